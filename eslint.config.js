@@ -1,0 +1,38 @@
+// @ts-check
+import js from '@eslint/js';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  {
+    ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test-artifacts/**', 'bench/results/**'],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { ...globals.node } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
+      '@typescript-eslint/consistent-type-imports': 'error',
+    },
+  },
+  {
+    // Module boundaries (docs/architecture.md): pure layers never reach up.
+    files: ['src/core/**', 'src/storage/**', 'src/metadata/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: ['**/registry/**', '**/server/**', '**/cli/**', '**/config/**'] },
+      ],
+    },
+  },
+  {
+    files: ['src/registry/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['**/server/**', '**/cli/**'] }],
+    },
+  },
+);

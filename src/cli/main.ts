@@ -1,0 +1,76 @@
+/**
+ * @module cli/main
+ * The `breakwater` command. `serve` runs the platform; the az-shaped management commands join
+ * this tree as the management API lands.
+ */
+import { Command, Option } from 'commander';
+import { ConfigError, loadConfig } from '../config/config.js';
+import { startBreakwater } from '../server/server.js';
+
+const program = new Command();
+
+program
+  .name('breakwater')
+  .description('Self-hosted, ACR-compatible container registry with network-restricted access')
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('start the registry platform on this machine')
+  .addOption(new Option('--data <dir>', 'data directory (env BREAKWATER_DATA)'))
+  .addOption(
+    new Option('--listen <host:port>', 'public data endpoint address (env BREAKWATER_LISTEN)'),
+  )
+  .addOption(new Option('--config <file>', 'JSON config file (env BREAKWATER_CONFIG)'))
+  .addOption(
+    new Option('--log-level <level>', 'log level (env BREAKWATER_LOG_LEVEL)').choices([
+      'fatal',
+      'error',
+      'warn',
+      'info',
+      'debug',
+      'trace',
+      'silent',
+    ]),
+  )
+  .action(
+    async (options: { data?: string; listen?: string; config?: string; logLevel?: string }) => {
+      const config = loadConfig({
+        flags: {
+          data: options.data,
+          listen: options.listen,
+          config: options.config,
+          logLevel: options.logLevel,
+        },
+      });
+      const running = await startBreakwater(config);
+      const logger = running.platform.logger;
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'shutting down');
+        running.close().then(
+          () => {
+            logger.info('stopped');
+            process.exit(0);
+          },
+          (error: unknown) => {
+            logger.error({ err: error }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    },
+  );
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`ERROR: ${error.message}\n`);
+  } else {
+    process.stderr.write(`ERROR: ${(error as Error)?.message ?? String(error)}\n`);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,151 @@
+/**
+ * @module config/config
+ * The server's settings: one typed schema, filled from (lowest to highest precedence) built-in
+ * defaults, a JSON config file, `BREAKWATER_*` environment variables, and command-line flags.
+ * Unknown keys and ill-typed values are refused at start, with the source named.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface BreakwaterConfig {
+  /** Data directory: metadata database, blobs, uploads. */
+  data: string;
+  /** Public data endpoint, `HOST:PORT` (`[::1]:5000` for IPv6). */
+  listen: string;
+  /** Login servers are `<registry name>.<suffix>`. */
+  loginServerSuffix: string;
+  logLevel: LogLevel;
+  /** Largest manifest accepted, in bytes. */
+  maxManifestBytes: number;
+  /** Upload sessions untouched for this long are discarded. */
+  uploadExpiryHours: number;
+}
+
+export const DEFAULT_CONFIG: BreakwaterConfig = {
+  data: './.breakwater',
+  listen: '127.0.0.1:5000',
+  loginServerSuffix: 'azurecr.localhost',
+  logLevel: 'info',
+  maxManifestBytes: 4 * 1024 * 1024,
+  uploadExpiryHours: 24,
+};
+
+type Kind = 'string' | 'number' | 'logLevel';
+
+/** Every setting: its type and environment variable. The file uses the same keys. */
+const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
+  data: { kind: 'string', env: 'BREAKWATER_DATA' },
+  listen: { kind: 'string', env: 'BREAKWATER_LISTEN' },
+  loginServerSuffix: { kind: 'string', env: 'BREAKWATER_LOGIN_SERVER_SUFFIX' },
+  logLevel: { kind: 'logLevel', env: 'BREAKWATER_LOG_LEVEL' },
+  maxManifestBytes: { kind: 'number', env: 'BREAKWATER_MAX_MANIFEST_BYTES' },
+  uploadExpiryHours: { kind: 'number', env: 'BREAKWATER_UPLOAD_EXPIRY_HOURS' },
+};
+
+export const CONFIG_FILE_ENV = 'BREAKWATER_CONFIG';
+
+const LOG_LEVELS: readonly string[] = [
+  'fatal',
+  'error',
+  'warn',
+  'info',
+  'debug',
+  'trace',
+  'silent',
+];
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function coerce(key: string, kind: Kind, value: unknown, source: string): unknown {
+  if (kind === 'number') {
+    const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+    if (typeof number !== 'number' || !Number.isFinite(number) || number <= 0) {
+      throw new ConfigError(`${source}: '${key}' must be a positive number`);
+    }
+    return number;
+  }
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new ConfigError(`${source}: '${key}' must be a non-empty string`);
+  }
+  if (kind === 'logLevel' && !LOG_LEVELS.includes(value)) {
+    throw new ConfigError(`${source}: '${key}' must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return value;
+}
+
+function apply(
+  target: Record<string, unknown>,
+  values: Record<string, unknown>,
+  source: string,
+): void {
+  for (const [key, value] of Object.entries(values)) {
+    if (value === undefined) continue;
+    const setting = SCHEMA[key as keyof BreakwaterConfig];
+    if (!setting) throw new ConfigError(`${source}: unknown setting '${key}'`);
+    target[key] = coerce(key, setting.kind, value, source);
+  }
+}
+
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`config file ${path} must hold a JSON object`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+export interface ConfigSources {
+  /** Flags given on the command line (undefined = not given). */
+  flags?: Partial<Record<keyof BreakwaterConfig, string | number | undefined>> & {
+    config?: string | undefined;
+  };
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Builds the effective configuration; throws ConfigError naming the bad source. */
+export function loadConfig({
+  flags = {},
+  env = process.env,
+}: ConfigSources = {}): BreakwaterConfig {
+  const config: Record<string, unknown> = { ...DEFAULT_CONFIG };
+  const { config: configFlag, ...settingFlags } = flags;
+  const file = configFlag ?? env[CONFIG_FILE_ENV];
+  if (file) apply(config, readConfigFile(file), `config file ${file}`);
+  const fromEnv: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(SCHEMA)) fromEnv[key] = env[setting.env] || undefined;
+  apply(config, fromEnv, 'environment');
+  apply(config, settingFlags, 'command line');
+  const result = config as unknown as BreakwaterConfig;
+  parseListenAddress(result.listen);
+  return { ...result, data: resolve(result.data) };
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** `HOST:PORT` or `[IPV6]:PORT`; port 0 picks a free port. */
+export function parseListenAddress(value: string): ListenAddress {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value.trim());
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) {
+    throw new ConfigError(`listen address '${value}' must be HOST:PORT, e.g. 127.0.0.1:5000`);
+  }
+  return { host: (match[1] ?? match[2])!, port };
+}

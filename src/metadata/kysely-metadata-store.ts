@@ -1,0 +1,549 @@
+/**
+ * @module metadata/kysely-metadata-store
+ * MetadataStore over Kysely: the same queries serve SQLite and PostgreSQL.
+ */
+import { randomUUID } from 'node:crypto';
+import { Migrator, type Kysely, type Transaction } from 'kysely';
+import type {
+  ManifestRecord,
+  MetadataStore,
+  MissingReferences,
+  NewManifest,
+  NewRegistry,
+  Page,
+  ReferrerRecord,
+  RegistryRecord,
+  TagRecord,
+  UploadRecord,
+} from './metadata-store.js';
+import { migrationProvider } from './migrations.js';
+import type { Database, RegistriesTable } from './schema.js';
+
+/** Keeps IN (...) lists under every dialect's bound-parameter limit. */
+const IN_LIST_CHUNK = 500;
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+function chunks<T>(values: T[]): T[][] {
+  const result: T[][] = [];
+  for (let i = 0; i < values.length; i += IN_LIST_CHUNK) {
+    result.push(values.slice(i, i + IN_LIST_CHUNK));
+  }
+  return result;
+}
+
+export class KyselyMetadataStore implements MetadataStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Brings the schema up to date; safe to run on every start. */
+  async migrate(): Promise<void> {
+    const migrator = new Migrator({ db: this.db, provider: migrationProvider });
+    const { error, results } = await migrator.migrateToLatest();
+    const failed = results?.find((r) => r.status === 'Error');
+    if (error || failed) {
+      throw new Error(`metadata migration ${failed?.migrationName ?? ''} failed`, { cause: error });
+    }
+  }
+
+  // Registries
+
+  async createRegistry(registry: NewRegistry): Promise<RegistryRecord> {
+    const id = randomUUID();
+    const timestamp = now();
+    const hosts = [registry.loginServer, ...(registry.aliases ?? [])].map((h) => h.toLowerCase());
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('registries')
+        .values({
+          id,
+          name: registry.name,
+          login_server: registry.loginServer.toLowerCase(),
+          properties: JSON.stringify(registry.properties ?? {}),
+          created_at: timestamp,
+          updated_at: timestamp,
+        })
+        .execute();
+      for (const host of new Set(hosts)) {
+        await trx.insertInto('registry_hosts').values({ host, registry_id: id }).execute();
+      }
+    });
+    const created = await this.getRegistryById(id);
+    if (!created) throw new Error('registry vanished after insert');
+    return created;
+  }
+
+  private async getRegistryById(id: string): Promise<RegistryRecord | undefined> {
+    const row = await this.db
+      .selectFrom('registries')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ? this.toRegistry(row) : undefined;
+  }
+
+  private async toRegistry(row: RegistriesTable): Promise<RegistryRecord> {
+    const hosts = await this.db
+      .selectFrom('registry_hosts')
+      .select('host')
+      .where('registry_id', '=', row.id)
+      .orderBy('host')
+      .execute();
+    return {
+      id: row.id,
+      name: row.name,
+      loginServer: row.login_server,
+      aliases: hosts.map((h) => h.host).filter((h) => h !== row.login_server),
+      properties: JSON.parse(row.properties) as Record<string, unknown>,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+
+  async getRegistryByName(name: string): Promise<RegistryRecord | undefined> {
+    const row = await this.db
+      .selectFrom('registries')
+      .selectAll()
+      .where('name', '=', name.toLowerCase())
+      .executeTakeFirst();
+    return row ? this.toRegistry(row) : undefined;
+  }
+
+  async getRegistryByHost(host: string): Promise<RegistryRecord | undefined> {
+    const row = await this.db
+      .selectFrom('registry_hosts')
+      .innerJoin('registries', 'registries.id', 'registry_hosts.registry_id')
+      .selectAll('registries')
+      .where('registry_hosts.host', '=', host.toLowerCase())
+      .executeTakeFirst();
+    return row ? this.toRegistry(row) : undefined;
+  }
+
+  async listRegistries(): Promise<RegistryRecord[]> {
+    const rows = await this.db.selectFrom('registries').selectAll().orderBy('name').execute();
+    return Promise.all(rows.map((row) => this.toRegistry(row)));
+  }
+
+  async addRegistryHost(registryId: string, host: string): Promise<boolean> {
+    const normalized = host.toLowerCase();
+    await this.db
+      .insertInto('registry_hosts')
+      .values({ host: normalized, registry_id: registryId })
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+    const owner = await this.db
+      .selectFrom('registry_hosts')
+      .select('registry_id')
+      .where('host', '=', normalized)
+      .executeTakeFirst();
+    return owner?.registry_id === registryId;
+  }
+
+  // Repositories
+
+  async repositoryExists(registryId: string, repository: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('repositories')
+      .select('name')
+      .where('registry_id', '=', registryId)
+      .where('name', '=', repository)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async listRepositories(registryId: string, page: Page = {}): Promise<string[]> {
+    let query = this.db
+      .selectFrom('repositories')
+      .select('name')
+      .where('registry_id', '=', registryId)
+      .orderBy('name');
+    if (page.last !== undefined) query = query.where('name', '>', page.last);
+    if (page.limit !== undefined) query = query.limit(page.limit);
+    return (await query.execute()).map((r) => r.name);
+  }
+
+  private async ensureRepository(
+    trx: Kysely<Database> | Transaction<Database>,
+    registryId: string,
+    repository: string,
+  ): Promise<void> {
+    await trx
+      .insertInto('repositories')
+      .values({ registry_id: registryId, name: repository, created_at: now() })
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+  }
+
+  // Blobs
+
+  async recordBlob(digest: string, size: number): Promise<void> {
+    await this.db
+      .insertInto('blobs')
+      .values({ digest, size, created_at: now() })
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+  }
+
+  async getBlobSize(digest: string): Promise<number | undefined> {
+    const row = await this.db
+      .selectFrom('blobs')
+      .select('size')
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return row ? Number(row.size) : undefined;
+  }
+
+  async linkBlob(registryId: string, repository: string, digest: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await this.ensureRepository(trx, registryId, repository);
+      await trx
+        .insertInto('repository_blobs')
+        .values({ registry_id: registryId, repository, digest, created_at: now() })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+    });
+  }
+
+  async getLinkedBlob(
+    registryId: string,
+    repository: string,
+    digest: string,
+  ): Promise<number | undefined> {
+    const row = await this.db
+      .selectFrom('repository_blobs')
+      .innerJoin('blobs', 'blobs.digest', 'repository_blobs.digest')
+      .select('blobs.size')
+      .where('repository_blobs.registry_id', '=', registryId)
+      .where('repository_blobs.repository', '=', repository)
+      .where('repository_blobs.digest', '=', digest)
+      .executeTakeFirst();
+    return row ? Number(row.size) : undefined;
+  }
+
+  async unlinkBlob(registryId: string, repository: string, digest: string): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('repository_blobs')
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async findRepositoryWithBlob(registryId: string, digest: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('repository_blobs')
+      .select('repository')
+      .where('registry_id', '=', registryId)
+      .where('digest', '=', digest)
+      .orderBy('repository')
+      .executeTakeFirst();
+    return row?.repository;
+  }
+
+  // Manifests and tags
+
+  async putManifest(
+    registryId: string,
+    repository: string,
+    manifest: NewManifest,
+  ): Promise<MissingReferences | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const missingBlobs = await this.missing(
+        trx,
+        'repository_blobs',
+        registryId,
+        repository,
+        manifest.blobs,
+      );
+      const missingManifests = await this.missing(
+        trx,
+        'manifests',
+        registryId,
+        repository,
+        manifest.children,
+      );
+      if (missingBlobs.length > 0 || missingManifests.length > 0) {
+        return { missingBlobs, missingManifests };
+      }
+      const timestamp = now();
+      await this.ensureRepository(trx, registryId, repository);
+      await trx
+        .insertInto('manifests')
+        .values({
+          registry_id: registryId,
+          repository,
+          digest: manifest.digest,
+          media_type: manifest.mediaType,
+          artifact_type: manifest.artifactType ?? null,
+          size: manifest.content.length,
+          content: manifest.content,
+          subject: manifest.subject ?? null,
+          annotations: manifest.annotations ? JSON.stringify(manifest.annotations) : null,
+          created_at: timestamp,
+        })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+      for (const part of chunks(manifest.blobs)) {
+        await trx
+          .insertInto('manifest_blobs')
+          .values(
+            part.map((blob) => ({
+              registry_id: registryId,
+              repository,
+              manifest_digest: manifest.digest,
+              blob_digest: blob,
+            })),
+          )
+          .onConflict((oc) => oc.doNothing())
+          .execute();
+      }
+      for (const part of chunks(manifest.children)) {
+        await trx
+          .insertInto('manifest_children')
+          .values(
+            part.map((child) => ({
+              registry_id: registryId,
+              repository,
+              manifest_digest: manifest.digest,
+              child_digest: child,
+            })),
+          )
+          .onConflict((oc) => oc.doNothing())
+          .execute();
+      }
+      if (manifest.tag !== undefined) {
+        await trx
+          .insertInto('tags')
+          .values({
+            registry_id: registryId,
+            repository,
+            name: manifest.tag,
+            digest: manifest.digest,
+            updated_at: timestamp,
+          })
+          .onConflict((oc) =>
+            oc
+              .columns(['registry_id', 'repository', 'name'])
+              .doUpdateSet({ digest: manifest.digest, updated_at: timestamp }),
+          )
+          .execute();
+      }
+      return undefined;
+    });
+  }
+
+  /** The digests of `wanted` that the repository does not have in `table`. */
+  private async missing(
+    trx: Transaction<Database>,
+    table: 'repository_blobs' | 'manifests',
+    registryId: string,
+    repository: string,
+    wanted: string[],
+  ): Promise<string[]> {
+    const found = new Set<string>();
+    for (const part of chunks(wanted)) {
+      const rows = await trx
+        .selectFrom(table)
+        .select('digest')
+        .where('registry_id', '=', registryId)
+        .where('repository', '=', repository)
+        .where('digest', 'in', part)
+        .execute();
+      for (const row of rows) found.add(row.digest);
+    }
+    return wanted.filter((digest) => !found.has(digest));
+  }
+
+  async getManifest(
+    registryId: string,
+    repository: string,
+    digest: string,
+  ): Promise<ManifestRecord | undefined> {
+    const row = await this.db
+      .selectFrom('manifests')
+      .selectAll()
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    return {
+      digest: row.digest,
+      mediaType: row.media_type,
+      artifactType: row.artifact_type,
+      size: Number(row.size),
+      content: Buffer.from(row.content),
+      subject: row.subject,
+      annotations: row.annotations ? (JSON.parse(row.annotations) as Record<string, string>) : null,
+      createdAt: row.created_at,
+    };
+  }
+
+  async resolveTag(
+    registryId: string,
+    repository: string,
+    tag: string,
+  ): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('tags')
+      .select('digest')
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .where('name', '=', tag)
+      .executeTakeFirst();
+    return row?.digest;
+  }
+
+  async deleteManifest(registryId: string, repository: string, digest: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const scope = { registry_id: registryId, repository } as const;
+      const result = await trx
+        .deleteFrom('manifests')
+        .where('registry_id', '=', scope.registry_id)
+        .where('repository', '=', scope.repository)
+        .where('digest', '=', digest)
+        .executeTakeFirst();
+      if (Number(result.numDeletedRows) === 0) return false;
+      await trx
+        .deleteFrom('tags')
+        .where('registry_id', '=', registryId)
+        .where('repository', '=', repository)
+        .where('digest', '=', digest)
+        .execute();
+      await trx
+        .deleteFrom('manifest_blobs')
+        .where('registry_id', '=', registryId)
+        .where('repository', '=', repository)
+        .where('manifest_digest', '=', digest)
+        .execute();
+      await trx
+        .deleteFrom('manifest_children')
+        .where('registry_id', '=', registryId)
+        .where('repository', '=', repository)
+        .where('manifest_digest', '=', digest)
+        .execute();
+      return true;
+    });
+  }
+
+  async deleteTag(registryId: string, repository: string, tag: string): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('tags')
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .where('name', '=', tag)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async listTags(registryId: string, repository: string, page: Page = {}): Promise<string[]> {
+    let query = this.db
+      .selectFrom('tags')
+      .select('name')
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .orderBy('name');
+    if (page.last !== undefined) query = query.where('name', '>', page.last);
+    if (page.limit !== undefined) query = query.limit(page.limit);
+    return (await query.execute()).map((r) => r.name);
+  }
+
+  async listTagRecords(registryId: string, repository: string): Promise<TagRecord[]> {
+    const rows = await this.db
+      .selectFrom('tags')
+      .select(['name', 'digest', 'updated_at'])
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .orderBy('name')
+      .execute();
+    return rows.map((r) => ({ name: r.name, digest: r.digest, updatedAt: r.updated_at }));
+  }
+
+  async listReferrers(
+    registryId: string,
+    repository: string,
+    subject: string,
+    artifactType?: string,
+  ): Promise<ReferrerRecord[]> {
+    let query = this.db
+      .selectFrom('manifests')
+      .select(['digest', 'media_type', 'artifact_type', 'size', 'annotations'])
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .where('subject', '=', subject)
+      .orderBy('created_at')
+      .orderBy('digest');
+    if (artifactType !== undefined) query = query.where('artifact_type', '=', artifactType);
+    const rows = await query.execute();
+    return rows.map((r) => ({
+      digest: r.digest,
+      mediaType: r.media_type,
+      artifactType: r.artifact_type,
+      size: Number(r.size),
+      annotations: r.annotations ? (JSON.parse(r.annotations) as Record<string, string>) : null,
+    }));
+  }
+
+  // Upload sessions
+
+  async createUpload(upload: {
+    id: string;
+    registryId: string;
+    repository: string;
+  }): Promise<UploadRecord> {
+    const timestamp = now();
+    await this.db
+      .insertInto('uploads')
+      .values({
+        id: upload.id,
+        registry_id: upload.registryId,
+        repository: upload.repository,
+        created_at: timestamp,
+        updated_at: timestamp,
+      })
+      .execute();
+    return { ...upload, createdAt: timestamp, updatedAt: timestamp };
+  }
+
+  async getUpload(id: string): Promise<UploadRecord | undefined> {
+    const row = await this.db
+      .selectFrom('uploads')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row
+      ? {
+          id: row.id,
+          registryId: row.registry_id,
+          repository: row.repository,
+          createdAt: row.created_at,
+          updatedAt: row.updated_at,
+        }
+      : undefined;
+  }
+
+  async touchUpload(id: string): Promise<void> {
+    await this.db.updateTable('uploads').set({ updated_at: now() }).where('id', '=', id).execute();
+  }
+
+  async deleteUpload(id: string): Promise<void> {
+    await this.db.deleteFrom('uploads').where('id', '=', id).execute();
+  }
+
+  async listUploads(): Promise<UploadRecord[]> {
+    const rows = await this.db.selectFrom('uploads').selectAll().orderBy('created_at').execute();
+    return rows.map((row) => ({
+      id: row.id,
+      registryId: row.registry_id,
+      repository: row.repository,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    }));
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+}

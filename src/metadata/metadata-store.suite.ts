@@ -1,0 +1,211 @@
+/**
+ * @module metadata/metadata-store.suite
+ * The contract every MetadataStore backend must pass. A backend's test file calls
+ * `metadataStoreContract(name, () => openBackend())` and nothing else.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { MetadataStore, RegistryRecord } from './metadata-store.js';
+
+function digest(text: string): string {
+  return `sha256:${createHash('sha256').update(text).digest('hex')}`;
+}
+
+export function metadataStoreContract(
+  backendName: string,
+  openStore: () => Promise<MetadataStore>,
+): void {
+  describe(`MetadataStore contract: ${backendName}`, () => {
+    let store: MetadataStore;
+    let registry: RegistryRecord;
+
+    beforeEach(async () => {
+      store = await openStore();
+      registry = await store.createRegistry({
+        name: `reg${randomUUID().slice(0, 8)}`,
+        loginServer: `Reg-${randomUUID().slice(0, 8)}.example.test`,
+        aliases: ['127.0.0.1:5999'],
+      });
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    it('finds registries by name and by any host, case-insensitively', async () => {
+      expect((await store.getRegistryByName(registry.name))?.id).toBe(registry.id);
+      expect((await store.getRegistryByHost(registry.loginServer.toUpperCase()))?.id).toBe(
+        registry.id,
+      );
+      expect((await store.getRegistryByHost('127.0.0.1:5999'))?.id).toBe(registry.id);
+      expect(await store.getRegistryByHost('unknown.example.test')).toBeUndefined();
+      expect(registry.aliases).toEqual(['127.0.0.1:5999']);
+      expect(registry.loginServer).toBe(registry.loginServer.toLowerCase());
+    });
+
+    it('adds host aliases unless another registry owns the host', async () => {
+      const other = await store.createRegistry({
+        name: 'other1',
+        loginServer: 'other1.example.test',
+      });
+      expect(await store.addRegistryHost(registry.id, 'LOCALHOST:5999')).toBe(true);
+      expect((await store.getRegistryByHost('localhost:5999'))?.id).toBe(registry.id);
+      expect(await store.addRegistryHost(other.id, 'localhost:5999')).toBe(false);
+      expect(await store.addRegistryHost(registry.id, 'localhost:5999')).toBe(true);
+    });
+
+    it('refuses a second registry with the same name', async () => {
+      await expect(
+        store.createRegistry({ name: registry.name, loginServer: 'other.example.test' }),
+      ).rejects.toThrow();
+    });
+
+    it('links blobs per repository', async () => {
+      const blob = digest('layer');
+      await store.recordBlob(blob, 5);
+      await store.recordBlob(blob, 5);
+      expect(await store.getBlobSize(blob)).toBe(5);
+      await store.linkBlob(registry.id, 'team/app', blob);
+      expect(await store.getLinkedBlob(registry.id, 'team/app', blob)).toBe(5);
+      expect(await store.getLinkedBlob(registry.id, 'other', blob)).toBeUndefined();
+      expect(await store.findRepositoryWithBlob(registry.id, blob)).toBe('team/app');
+      expect(await store.repositoryExists(registry.id, 'team/app')).toBe(true);
+      expect(await store.unlinkBlob(registry.id, 'team/app', blob)).toBe(true);
+      expect(await store.unlinkBlob(registry.id, 'team/app', blob)).toBe(false);
+    });
+
+    it('stores a manifest with its tag only when every reference exists', async () => {
+      const config = digest('config');
+      const layer = digest('layer');
+      const manifest = {
+        digest: digest('manifest'),
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        content: Buffer.from('{"manifest":1}'),
+        blobs: [config, layer],
+        children: [],
+        tag: 'v1',
+      };
+      const missing = await store.putManifest(registry.id, 'app', manifest);
+      expect(missing).toEqual({ missingBlobs: [config, layer], missingManifests: [] });
+      expect(await store.repositoryExists(registry.id, 'app')).toBe(false);
+
+      for (const blob of [config, layer]) {
+        await store.recordBlob(blob, 10);
+        await store.linkBlob(registry.id, 'app', blob);
+      }
+      expect(await store.putManifest(registry.id, 'app', manifest)).toBeUndefined();
+      expect(await store.resolveTag(registry.id, 'app', 'v1')).toBe(manifest.digest);
+      const stored = await store.getManifest(registry.id, 'app', manifest.digest);
+      expect(stored?.content).toEqual(manifest.content);
+      expect(stored?.mediaType).toBe(manifest.mediaType);
+      expect(stored?.size).toBe(manifest.content.length);
+    });
+
+    it('checks index children and lists referrers by subject and artifact type', async () => {
+      const child = {
+        digest: digest('child'),
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        content: Buffer.from('{}'),
+        blobs: [],
+        children: [],
+      };
+      const index = {
+        digest: digest('index'),
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        content: Buffer.from('{"i":1}'),
+        blobs: [],
+        children: [child.digest],
+      };
+      expect(await store.putManifest(registry.id, 'multi', index)).toEqual({
+        missingBlobs: [],
+        missingManifests: [child.digest],
+      });
+      expect(await store.putManifest(registry.id, 'multi', child)).toBeUndefined();
+      expect(await store.putManifest(registry.id, 'multi', index)).toBeUndefined();
+
+      for (const [name, type] of [
+        ['sig', 'application/vnd.example.sig'],
+        ['sbom', 'application/spdx+json'],
+      ] as const) {
+        await store.putManifest(registry.id, 'multi', {
+          digest: digest(name),
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          artifactType: type,
+          content: Buffer.from(name),
+          subject: child.digest,
+          annotations: { name },
+          blobs: [],
+          children: [],
+        });
+      }
+      const all = await store.listReferrers(registry.id, 'multi', child.digest);
+      expect(all.map((r) => r.artifactType).sort()).toEqual([
+        'application/spdx+json',
+        'application/vnd.example.sig',
+      ]);
+      const sboms = await store.listReferrers(
+        registry.id,
+        'multi',
+        child.digest,
+        'application/spdx+json',
+      );
+      expect(sboms).toEqual([
+        {
+          digest: digest('sbom'),
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          artifactType: 'application/spdx+json',
+          size: 4,
+          annotations: { name: 'sbom' },
+        },
+      ]);
+    });
+
+    it('lists tags and repositories in lexical order with n/last pagination', async () => {
+      const m = {
+        digest: digest('m'),
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        content: Buffer.from('{}'),
+        blobs: [],
+        children: [],
+      };
+      for (const tag of ['b', 'a', 'c', 'B'])
+        await store.putManifest(registry.id, 'repo', { ...m, tag });
+      expect(await store.listTags(registry.id, 'repo')).toEqual(['B', 'a', 'b', 'c']);
+      expect(await store.listTags(registry.id, 'repo', { limit: 2 })).toEqual(['B', 'a']);
+      expect(await store.listTags(registry.id, 'repo', { limit: 2, last: 'a' })).toEqual([
+        'b',
+        'c',
+      ]);
+      await store.putManifest(registry.id, 'another', m);
+      expect(await store.listRepositories(registry.id)).toEqual(['another', 'repo']);
+      expect(await store.listRepositories(registry.id, { last: 'another' })).toEqual(['repo']);
+    });
+
+    it('deletes a manifest together with its tags, and single tags', async () => {
+      const m = {
+        digest: digest('del'),
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        content: Buffer.from('{}'),
+        blobs: [],
+        children: [],
+      };
+      await store.putManifest(registry.id, 'r', { ...m, tag: 'one' });
+      await store.putManifest(registry.id, 'r', { ...m, tag: 'two' });
+      expect(await store.deleteTag(registry.id, 'r', 'one')).toBe(true);
+      expect(await store.deleteTag(registry.id, 'r', 'one')).toBe(false);
+      expect(await store.deleteManifest(registry.id, 'r', m.digest)).toBe(true);
+      expect(await store.resolveTag(registry.id, 'r', 'two')).toBeUndefined();
+      expect(await store.getManifest(registry.id, 'r', m.digest)).toBeUndefined();
+      expect(await store.deleteManifest(registry.id, 'r', m.digest)).toBe(false);
+    });
+
+    it('keeps upload sessions', async () => {
+      const id = randomUUID();
+      await store.createUpload({ id, registryId: registry.id, repository: 'r' });
+      expect((await store.getUpload(id))?.repository).toBe('r');
+      await store.touchUpload(id);
+      expect((await store.listUploads()).map((u) => u.id)).toContain(id);
+      await store.deleteUpload(id);
+      expect(await store.getUpload(id)).toBeUndefined();
+    });
+  });
+}

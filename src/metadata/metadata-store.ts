@@ -1,0 +1,161 @@
+/**
+ * @module metadata/metadata-store
+ * The metadata contract: registries, repositories, manifests, tags, blob links, referrers and
+ * upload sessions. One Kysely implementation serves SQLite and PostgreSQL; both pass
+ * `metadata-store.suite.ts`.
+ *
+ * Every method that changes more than one row does so in one transaction, so a crash leaves
+ * either the old state or the new one, never a manifest without its tag links or references.
+ */
+
+export interface RegistryRecord {
+  id: string;
+  name: string;
+  loginServer: string;
+  /** Host headers (besides the login server) that reach this registry, e.g. `127.0.0.1:5000`. */
+  aliases: string[];
+  /** Settings that later layers own (network rules, SKU, ...), stored as JSON. */
+  properties: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface NewRegistry {
+  name: string;
+  loginServer: string;
+  aliases?: string[];
+  properties?: Record<string, unknown>;
+}
+
+export interface ManifestRecord {
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  size: number;
+  content: Buffer;
+  subject: string | null;
+  annotations: Record<string, string> | null;
+  createdAt: string;
+}
+
+export interface NewManifest {
+  digest: string;
+  mediaType: string;
+  artifactType?: string;
+  content: Buffer;
+  subject?: string;
+  annotations?: Record<string, string>;
+  /** Blobs it references; all must be linked to the repository (checked in the transaction). */
+  blobs: string[];
+  /** Manifests it references (an index); all must exist in the repository. */
+  children: string[];
+  /** Tag to point at it, when pushed by tag. */
+  tag?: string;
+}
+
+/** What a manifest push found missing; nothing was written. */
+export interface MissingReferences {
+  missingBlobs: string[];
+  missingManifests: string[];
+}
+
+export interface ReferrerRecord {
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  size: number;
+  annotations: Record<string, string> | null;
+}
+
+export interface UploadRecord {
+  id: string;
+  registryId: string;
+  repository: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Page {
+  /** At most this many results. */
+  limit?: number;
+  /** Results strictly after this value, in lexical order. */
+  last?: string;
+}
+
+export interface TagRecord {
+  name: string;
+  digest: string;
+  updatedAt: string;
+}
+
+export interface MetadataStore {
+  // Registries
+  createRegistry(registry: NewRegistry): Promise<RegistryRecord>;
+  getRegistryByName(name: string): Promise<RegistryRecord | undefined>;
+  /** Host header (lower-case, with port when not default) -> registry, via login server or alias. */
+  getRegistryByHost(host: string): Promise<RegistryRecord | undefined>;
+  listRegistries(): Promise<RegistryRecord[]>;
+  /** Adds a host alias; false when another registry already answers on that host. */
+  addRegistryHost(registryId: string, host: string): Promise<boolean>;
+
+  // Repositories
+  repositoryExists(registryId: string, repository: string): Promise<boolean>;
+  listRepositories(registryId: string, page?: Page): Promise<string[]>;
+
+  // Blobs
+  /** Records content the blob store holds (idempotent). */
+  recordBlob(digest: string, size: number): Promise<void>;
+  getBlobSize(digest: string): Promise<number | undefined>;
+  /** Makes a recorded blob servable from a repository, creating the repository if needed. */
+  linkBlob(registryId: string, repository: string, digest: string): Promise<void>;
+  /** Size of a blob linked to the repository, or undefined. */
+  getLinkedBlob(
+    registryId: string,
+    repository: string,
+    digest: string,
+  ): Promise<number | undefined>;
+  unlinkBlob(registryId: string, repository: string, digest: string): Promise<boolean>;
+  /** Another repository of the registry that holds the blob (automatic cross-repository mount). */
+  findRepositoryWithBlob(registryId: string, digest: string): Promise<string | undefined>;
+
+  // Manifests and tags
+  /**
+   * Stores a manifest (and its tag) atomically, after checking inside the same transaction that
+   * everything it references exists. Returns the missing references instead when it cannot.
+   */
+  putManifest(
+    registryId: string,
+    repository: string,
+    manifest: NewManifest,
+  ): Promise<MissingReferences | undefined>;
+  getManifest(
+    registryId: string,
+    repository: string,
+    digest: string,
+  ): Promise<ManifestRecord | undefined>;
+  resolveTag(registryId: string, repository: string, tag: string): Promise<string | undefined>;
+  /** Deletes a manifest and every tag pointing at it. */
+  deleteManifest(registryId: string, repository: string, digest: string): Promise<boolean>;
+  deleteTag(registryId: string, repository: string, tag: string): Promise<boolean>;
+  listTags(registryId: string, repository: string, page?: Page): Promise<string[]>;
+  listTagRecords(registryId: string, repository: string): Promise<TagRecord[]>;
+  listReferrers(
+    registryId: string,
+    repository: string,
+    subject: string,
+    artifactType?: string,
+  ): Promise<ReferrerRecord[]>;
+
+  // Upload sessions
+  createUpload(upload: {
+    id: string;
+    registryId: string;
+    repository: string;
+  }): Promise<UploadRecord>;
+  getUpload(id: string): Promise<UploadRecord | undefined>;
+  touchUpload(id: string): Promise<void>;
+  deleteUpload(id: string): Promise<void>;
+  listUploads(): Promise<UploadRecord[]>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,135 @@
+/**
+ * @module metadata/migrations
+ * The one migration set, shared by SQLite and PostgreSQL (portable types only). Append new
+ * migrations; never edit a released one.
+ */
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+
+const migrations: Record<string, Migration> = {
+  '0001_data_plane': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('registries')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('login_server', 'text', (c) => c.notNull())
+        .addColumn('properties', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('registry_hosts')
+        .addColumn('host', 'text', (c) => c.primaryKey())
+        .addColumn('registry_id', 'text', (c) =>
+          c.notNull().references('registries.id').onDelete('cascade'),
+        )
+        .execute();
+      await db.schema
+        .createTable('repositories')
+        .addColumn('registry_id', 'text', (c) =>
+          c.notNull().references('registries.id').onDelete('cascade'),
+        )
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('repositories_pk', ['registry_id', 'name'])
+        .execute();
+      await db.schema
+        .createTable('blobs')
+        .addColumn('digest', 'text', (c) => c.primaryKey())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('repository_blobs')
+        .addColumn('registry_id', 'text', (c) => c.notNull())
+        .addColumn('repository', 'text', (c) => c.notNull())
+        .addColumn('digest', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('repository_blobs_pk', ['registry_id', 'repository', 'digest'])
+        .execute();
+      await db.schema
+        .createIndex('repository_blobs_by_digest')
+        .on('repository_blobs')
+        .columns(['registry_id', 'digest'])
+        .execute();
+      await db.schema
+        .createTable('manifests')
+        .addColumn('registry_id', 'text', (c) => c.notNull())
+        .addColumn('repository', 'text', (c) => c.notNull())
+        .addColumn('digest', 'text', (c) => c.notNull())
+        .addColumn('media_type', 'text', (c) => c.notNull())
+        .addColumn('artifact_type', 'text')
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('content', 'blob', (c) => c.notNull())
+        .addColumn('subject', 'text')
+        .addColumn('annotations', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('manifests_pk', ['registry_id', 'repository', 'digest'])
+        .execute();
+      await db.schema
+        .createIndex('manifests_by_subject')
+        .on('manifests')
+        .columns(['registry_id', 'repository', 'subject'])
+        .execute();
+      await db.schema
+        .createTable('manifest_blobs')
+        .addColumn('registry_id', 'text', (c) => c.notNull())
+        .addColumn('repository', 'text', (c) => c.notNull())
+        .addColumn('manifest_digest', 'text', (c) => c.notNull())
+        .addColumn('blob_digest', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('manifest_blobs_pk', [
+          'registry_id',
+          'repository',
+          'manifest_digest',
+          'blob_digest',
+        ])
+        .execute();
+      await db.schema
+        .createIndex('manifest_blobs_by_blob')
+        .on('manifest_blobs')
+        .columns(['blob_digest'])
+        .execute();
+      await db.schema
+        .createTable('manifest_children')
+        .addColumn('registry_id', 'text', (c) => c.notNull())
+        .addColumn('repository', 'text', (c) => c.notNull())
+        .addColumn('manifest_digest', 'text', (c) => c.notNull())
+        .addColumn('child_digest', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('manifest_children_pk', [
+          'registry_id',
+          'repository',
+          'manifest_digest',
+          'child_digest',
+        ])
+        .execute();
+      await db.schema
+        .createTable('tags')
+        .addColumn('registry_id', 'text', (c) => c.notNull())
+        .addColumn('repository', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('digest', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('tags_pk', ['registry_id', 'repository', 'name'])
+        .execute();
+      await db.schema
+        .createIndex('tags_by_digest')
+        .on('tags')
+        .columns(['registry_id', 'repository', 'digest'])
+        .execute();
+      await db.schema
+        .createTable('uploads')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('registry_id', 'text', (c) => c.notNull())
+        .addColumn('repository', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return migrations;
+  },
+};

@@ -1,0 +1,4 @@
+import { metadataStoreContract } from './metadata-store.suite.js';
+import { openSqliteMetadataStore } from './sqlite.js';
+
+metadataStoreContract('sqlite', () => openSqliteMetadataStore(':memory:'));

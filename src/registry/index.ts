@@ -1,0 +1,4 @@
+export { dataPlanePlugin, type DataPlaneOptions } from './data-plane.js';
+export { HostResolver } from './host-resolver.js';
+export { DEFAULT_LIMITS, OciRegistry, type RegistryLimits } from './oci-registry.js';
+export { sendRegistryError } from './errors.js';

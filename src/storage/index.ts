@@ -1,0 +1,2 @@
+export type { BlobInfo, BlobStore, ByteRange } from './blob-store.js';
+export { FilesystemBlobStore } from './filesystem-blob-store.js';

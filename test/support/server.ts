@@ -1,0 +1,126 @@
+/**
+ * @module test/support/server
+ * Starts the real `breakwater serve` (the compiled bin, as a user runs it) in a child process on
+ * a free loopback port with a fresh data directory, and stops it. Interop, conformance and crash
+ * tests use it; HTTP unit tests use `inject` instead.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
+export const BIN = join(REPO_ROOT, 'bin', 'breakwater.js');
+
+export interface RunningServer {
+  /** e.g. `http://127.0.0.1:41234` */
+  url: string;
+  /** e.g. `127.0.0.1:41234`: the default registry's host alias, usable by skopeo/podman. */
+  host: string;
+  port: number;
+  dataDir: string;
+  process: ChildProcess;
+  /** Everything the server wrote to stdout and stderr so far (JSON log lines). */
+  output(): string;
+  /** SIGTERM and wait for exit. */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait for exit (crash simulation). */
+  kill(): Promise<void>;
+}
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const address = probe.address();
+      probe.close(() => {
+        if (address && typeof address === 'object') resolvePort(address.port);
+        else reject(new Error('no port'));
+      });
+    });
+  });
+}
+
+export interface StartOptions {
+  /** Reuse a data directory (restart after a crash); a fresh temporary one otherwise. */
+  dataDir?: string;
+  port?: number;
+  extraArgs?: string[];
+  env?: Record<string, string>;
+}
+
+export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'breakwater-test-'));
+  const port = options.port ?? (await freePort());
+  const host = `127.0.0.1:${port}`;
+  const child = spawn(
+    process.execPath,
+    [BIN, 'serve', '--data', dataDir, '--listen', host, ...(options.extraArgs ?? [])],
+    {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolveExit) =>
+    child.once('exit', (code) => resolveExit(code)),
+  );
+
+  const url = `http://${host}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      throw new Error(`breakwater serve exited with ${child.exitCode}:\n${output}`);
+    }
+    try {
+      const response = await fetch(`${url}/healthz`);
+      if (response.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`breakwater serve did not become healthy in 30 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
+  return {
+    url,
+    host,
+    port,
+    dataDir,
+    process: child,
+    output: () => output,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Removes a data directory made by startServer (call after stop). */
+export function removeDataDir(dataDir: string): void {
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+/**
+ * Interop tests need real clients. Off CI a missing client skips the suite with a loud reason;
+ * with CI=true it is a failure, because CI must install every client (.ci/run).
+ */
+export function requireClient(name: string, available: boolean): boolean {
+  if (available) return true;
+  const message = `interop client '${name}' is not installed: run .ci/run or apt-get install ${name}`;
+  if (process.env.CI === 'true') throw new Error(message);
+  console.warn(`\n*** SKIPPING: ${message} ***\n`);
+  return false;
+}
