@@ -33,7 +33,7 @@ export type Reference = { kind: 'tag'; tag: string } | { kind: 'digest'; digest:
 /**
  * A manifest reference is a tag or a digest. Anything containing ':' is read as a digest, since
  * tags cannot contain ':'; a malformed one is DIGEST_INVALID, a malformed tag MANIFEST_INVALID
- * (what Distribution and the conformance suite expect).
+ * (a push of it is a 400; reads map it to MANIFEST_UNKNOWN).
  */
 export function parseReference(reference: string): Reference {
   if (reference.includes(':')) {

@@ -10,7 +10,7 @@ import { digestOf, parseDigest } from '../core/digest.js';
 import { RegistryError } from '../core/errors.js';
 import { parseManifest } from '../core/manifest.js';
 import { MediaType } from '../core/media-types.js';
-import { parseReference } from '../core/reference.js';
+import { parseReference, type Reference } from '../core/reference.js';
 import type { ManifestRecord, MetadataStore, RegistryRecord } from '../metadata/index.js';
 import type { BlobStore, ByteRange } from '../storage/index.js';
 
@@ -207,7 +207,7 @@ export class OciRegistry {
     repository: string,
     reference: string,
   ): Promise<ManifestRecord> {
-    const parsed = parseReference(reference);
+    const parsed = parseReadReference(reference);
     const digest =
       parsed.kind === 'digest'
         ? parsed.digest.value
@@ -281,7 +281,7 @@ export class OciRegistry {
     repository: string,
     reference: string,
   ): Promise<void> {
-    const parsed = parseReference(reference);
+    const parsed = parseReadReference(reference);
     const deleted =
       parsed.kind === 'digest'
         ? await this.metadata.deleteManifest(registry.id, repository, parsed.digest.value)
@@ -346,5 +346,22 @@ export class OciRegistry {
         ...(row.annotations ? { annotations: row.annotations } : {}),
       })),
     };
+  }
+}
+
+/**
+ * For reads and deletes a tag that cannot exist is simply not found (404 MANIFEST_UNKNOWN, as the
+ * spec and its conformance suite require); only a push of such a tag is a 400.
+ */
+function parseReadReference(reference: string): Reference {
+  try {
+    return parseReference(reference);
+  } catch (error) {
+    if (error instanceof RegistryError && error.code === 'MANIFEST_INVALID') {
+      throw new RegistryError('MANIFEST_UNKNOWN', undefined, {
+        detail: { reference: reference.slice(0, 200) },
+      });
+    }
+    throw error;
   }
 }
