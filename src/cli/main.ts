@@ -9,6 +9,17 @@ import { startBreakwater } from '../server/server.js';
 
 const program = new Command();
 
+interface ServeOptions {
+  data?: string;
+  listen?: string;
+  managementListen?: string;
+  dataTls?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  config?: string;
+  logLevel?: string;
+}
+
 program
   .name('breakwater')
   .description('Self-hosted, ACR-compatible container registry with network-restricted access')
@@ -20,6 +31,21 @@ program
   .addOption(new Option('--data <dir>', 'data directory (env BREAKWATER_DATA)'))
   .addOption(
     new Option('--listen <host:port>', 'public data endpoint address (env BREAKWATER_LISTEN)'),
+  )
+  .addOption(
+    new Option(
+      '--management-listen <host:port>',
+      'management listener (ARM API, identity service), HTTPS (env BREAKWATER_MANAGEMENT_LISTEN)',
+    ),
+  )
+  .addOption(
+    new Option('--data-tls', 'serve the data endpoint over TLS too (env BREAKWATER_DATA_TLS)'),
+  )
+  .addOption(
+    new Option('--tls-cert <file>', 'PEM certificate for the listeners (env BREAKWATER_TLS_CERT)'),
+  )
+  .addOption(
+    new Option('--tls-key <file>', 'PEM private key for the listeners (env BREAKWATER_TLS_KEY)'),
   )
   .addOption(new Option('--config <file>', 'JSON config file (env BREAKWATER_CONFIG)'))
   .addOption(
@@ -33,38 +59,40 @@ program
       'silent',
     ]),
   )
-  .action(
-    async (options: { data?: string; listen?: string; config?: string; logLevel?: string }) => {
-      const config = loadConfig({
-        flags: {
-          data: options.data,
-          listen: options.listen,
-          config: options.config,
-          logLevel: options.logLevel,
+  .action(async (options: ServeOptions) => {
+    const config = loadConfig({
+      flags: {
+        data: options.data,
+        listen: options.listen,
+        managementListen: options.managementListen,
+        dataTls: options.dataTls ? 'true' : undefined,
+        tlsCert: options.tlsCert,
+        tlsKey: options.tlsKey,
+        config: options.config,
+        logLevel: options.logLevel,
+      },
+    });
+    const running = await startBreakwater(config);
+    const logger = running.platform.logger;
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      running.close().then(
+        () => {
+          logger.info('stopped');
+          process.exit(0);
         },
-      });
-      const running = await startBreakwater(config);
-      const logger = running.platform.logger;
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        logger.info({ signal }, 'shutting down');
-        running.close().then(
-          () => {
-            logger.info('stopped');
-            process.exit(0);
-          },
-          (error: unknown) => {
-            logger.error({ err: error }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-    },
-  );
+        (error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof ConfigError) {

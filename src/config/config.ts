@@ -21,6 +21,19 @@ export interface BreakwaterConfig {
   maxManifestBytes: number;
   /** Upload sessions untouched for this long are discarded. */
   uploadExpiryHours: number;
+  /** Management listener (ARM API, identity service), HTTPS, `HOST:PORT`. */
+  managementListen: string;
+  /** Public URL of the management listener; empty = `https://<bound management address>`. */
+  managementUrl: string;
+  /** PEM certificate and key for the listeners; empty = the server's own CA makes them. */
+  tlsCert: string;
+  tlsKey: string;
+  /** Serve the data endpoint over TLS too (same certificate). */
+  dataTls: boolean;
+  /** The ARM audience (the cloud's AD resource id, e.g. az's `--endpoint-active-directory-resource-id`). */
+  armAudience: string;
+  /** Location given to resources created without one. */
+  location: string;
 }
 
 export const DEFAULT_CONFIG: BreakwaterConfig = {
@@ -30,9 +43,16 @@ export const DEFAULT_CONFIG: BreakwaterConfig = {
   logLevel: 'info',
   maxManifestBytes: 4 * 1024 * 1024,
   uploadExpiryHours: 24,
+  managementListen: '127.0.0.1:8443',
+  managementUrl: '',
+  tlsCert: '',
+  tlsKey: '',
+  dataTls: false,
+  armAudience: 'https://management.local/',
+  location: 'local',
 };
 
-type Kind = 'string' | 'number' | 'logLevel';
+type Kind = 'string' | 'optionalString' | 'number' | 'logLevel' | 'boolean';
 
 /** Every setting: its type and environment variable. The file uses the same keys. */
 const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
@@ -42,6 +62,13 @@ const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
   logLevel: { kind: 'logLevel', env: 'BREAKWATER_LOG_LEVEL' },
   maxManifestBytes: { kind: 'number', env: 'BREAKWATER_MAX_MANIFEST_BYTES' },
   uploadExpiryHours: { kind: 'number', env: 'BREAKWATER_UPLOAD_EXPIRY_HOURS' },
+  managementListen: { kind: 'string', env: 'BREAKWATER_MANAGEMENT_LISTEN' },
+  managementUrl: { kind: 'optionalString', env: 'BREAKWATER_MANAGEMENT_URL' },
+  tlsCert: { kind: 'optionalString', env: 'BREAKWATER_TLS_CERT' },
+  tlsKey: { kind: 'optionalString', env: 'BREAKWATER_TLS_KEY' },
+  dataTls: { kind: 'boolean', env: 'BREAKWATER_DATA_TLS' },
+  armAudience: { kind: 'string', env: 'BREAKWATER_ARM_AUDIENCE' },
+  location: { kind: 'string', env: 'BREAKWATER_LOCATION' },
 };
 
 export const CONFIG_FILE_ENV = 'BREAKWATER_CONFIG';
@@ -67,6 +94,16 @@ function coerce(key: string, kind: Kind, value: unknown, source: string): unknow
       throw new ConfigError(`${source}: '${key}' must be a positive number`);
     }
     return number;
+  }
+  if (kind === 'boolean') {
+    const text = String(value).toLowerCase();
+    if (!['true', 'false'].includes(text))
+      throw new ConfigError(`${source}: '${key}' must be true or false`);
+    return text === 'true';
+  }
+  if (kind === 'optionalString') {
+    if (typeof value !== 'string') throw new ConfigError(`${source}: '${key}' must be a string`);
+    return value;
   }
   if (typeof value !== 'string' || value.trim() === '') {
     throw new ConfigError(`${source}: '${key}' must be a non-empty string`);
@@ -111,7 +148,7 @@ export function readConfigFile(path: string): Record<string, unknown> {
 
 export interface ConfigSources {
   /** Flags given on the command line (undefined = not given). */
-  flags?: Partial<Record<keyof BreakwaterConfig, string | number | undefined>> & {
+  flags?: Partial<Record<keyof BreakwaterConfig, string | number | boolean | undefined>> & {
     config?: string | undefined;
   };
   env?: NodeJS.ProcessEnv;
@@ -132,7 +169,16 @@ export function loadConfig({
   apply(config, settingFlags, 'command line');
   const result = config as unknown as BreakwaterConfig;
   parseListenAddress(result.listen);
-  return { ...result, data: resolve(result.data) };
+  parseListenAddress(result.managementListen);
+  if (Boolean(result.tlsCert) !== Boolean(result.tlsKey)) {
+    throw new ConfigError('tlsCert and tlsKey must be given together');
+  }
+  // An empty managementUrl is derived from the bound address at start (the port may be 0).
+  return {
+    ...result,
+    data: resolve(result.data),
+    managementUrl: result.managementUrl.replace(/\/+$/, ''),
+  };
 }
 
 export interface ListenAddress {

@@ -5,6 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { Migrator, type Kysely, type Transaction } from 'kysely';
 import type {
+  RegistryArmEnvelope,
+  RegistryUpdate,
   ManifestRecord,
   MetadataStore,
   MissingReferences,
@@ -37,6 +39,11 @@ function chunks<T>(values: T[]): T[][] {
 export class KyselyMetadataStore implements MetadataStore {
   constructor(private readonly db: Kysely<Database>) {}
 
+  /** The shared Kysely instance, for the other stores over the same database. */
+  get database(): Kysely<Database> {
+    return this.db;
+  }
+
   /** Brings the schema up to date; safe to run on every start. */
   async migrate(): Promise<void> {
     const migrator = new Migrator({ db: this.db, provider: migrationProvider });
@@ -63,6 +70,7 @@ export class KyselyMetadataStore implements MetadataStore {
           properties: JSON.stringify(registry.properties ?? {}),
           created_at: timestamp,
           updated_at: timestamp,
+          ...armColumns(registry.arm),
         })
         .execute();
       for (const host of new Set(hosts)) {
@@ -83,8 +91,11 @@ export class KyselyMetadataStore implements MetadataStore {
     return row ? this.toRegistry(row) : undefined;
   }
 
-  private async toRegistry(row: RegistriesTable): Promise<RegistryRecord> {
-    const hosts = await this.db
+  private async toRegistry(
+    row: RegistriesTable,
+    db: Kysely<Database> | Transaction<Database> = this.db,
+  ): Promise<RegistryRecord> {
+    const hosts = await db
       .selectFrom('registry_hosts')
       .select('host')
       .where('registry_id', '=', row.id)
@@ -96,9 +107,73 @@ export class KyselyMetadataStore implements MetadataStore {
       loginServer: row.login_server,
       aliases: hosts.map((h) => h.host).filter((h) => h !== row.login_server),
       properties: JSON.parse(row.properties) as Record<string, unknown>,
+      arm: row.resource_id
+        ? {
+            resourceId: row.resource_id,
+            subscriptionId: row.subscription_id ?? '',
+            resourceGroup: row.resource_group ?? '',
+            location: row.location ?? '',
+            sku: parseJson(row.sku) ?? { name: 'Premium' },
+            tags: parseJson(row.tags) ?? {},
+            identity: parseJson(row.identity),
+            systemData: parseJson(row.system_data),
+          }
+        : null,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     };
+  }
+
+  async updateRegistry(
+    id: string,
+    change: (current: RegistryRecord) => RegistryUpdate,
+  ): Promise<RegistryRecord | undefined> {
+    const updated = await this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('registries')
+        .selectAll()
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (!row) return false;
+      // Inside the transaction, read through it: SQLite has one connection.
+      const current = await this.toRegistry(row, trx);
+      const { properties, arm } = change(current);
+      await trx
+        .updateTable('registries')
+        .set({
+          updated_at: now(),
+          ...(properties ? { properties: JSON.stringify(properties) } : {}),
+          ...(arm?.location !== undefined ? { location: arm.location } : {}),
+          ...(arm?.sku !== undefined ? { sku: JSON.stringify(arm.sku) } : {}),
+          ...(arm?.tags !== undefined ? { tags: JSON.stringify(arm.tags) } : {}),
+          ...(arm?.identity !== undefined ? { identity: JSON.stringify(arm.identity) } : {}),
+          ...(arm?.systemData !== undefined ? { system_data: JSON.stringify(arm.systemData) } : {}),
+        })
+        .where('id', '=', id)
+        .execute();
+      return true;
+    });
+    return updated ? this.getRegistryById(id) : undefined;
+  }
+
+  async deleteRegistry(id: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      for (const table of [
+        'tags',
+        'manifest_children',
+        'manifest_blobs',
+        'manifests',
+        'repository_blobs',
+        'repositories',
+        'uploads',
+        'registry_hosts',
+        'registry_credentials',
+      ] as const) {
+        await trx.deleteFrom(table).where('registry_id', '=', id).execute();
+      }
+      const result = await trx.deleteFrom('registries').where('id', '=', id).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    });
   }
 
   async getRegistryByName(name: string): Promise<RegistryRecord | undefined> {
@@ -546,4 +621,22 @@ export class KyselyMetadataStore implements MetadataStore {
   async close(): Promise<void> {
     await this.db.destroy();
   }
+}
+
+function parseJson<T>(text: string | null): T | null {
+  return text ? (JSON.parse(text) as T) : null;
+}
+
+function armColumns(arm: RegistryArmEnvelope | undefined) {
+  if (!arm) return {};
+  return {
+    resource_id: arm.resourceId,
+    subscription_id: arm.subscriptionId,
+    resource_group: arm.resourceGroup,
+    location: arm.location,
+    sku: JSON.stringify(arm.sku),
+    tags: JSON.stringify(arm.tags),
+    identity: arm.identity ? JSON.stringify(arm.identity) : null,
+    system_data: arm.systemData ? JSON.stringify(arm.systemData) : null,
+  };
 }

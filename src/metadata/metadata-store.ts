@@ -8,14 +8,28 @@
  * either the old state or the new one, never a manifest without its tag links or references.
  */
 
+/** The ARM envelope of a registry resource (everything but `properties`). */
+export interface RegistryArmEnvelope {
+  resourceId: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  location: string;
+  sku: { name: string; tier?: string };
+  tags: Record<string, string>;
+  identity: Record<string, unknown> | null;
+  systemData: Record<string, unknown> | null;
+}
+
 export interface RegistryRecord {
   id: string;
   name: string;
   loginServer: string;
   /** Host headers (besides the login server) that reach this registry, e.g. `127.0.0.1:5000`. */
   aliases: string[];
-  /** Settings that later layers own (network rules, SKU, ...), stored as JSON. */
+  /** The ARM `properties` object (network rules, admin user, policies, ...), stored as JSON. */
   properties: Record<string, unknown>;
+  /** Null only for registries made before the management API existed. */
+  arm: RegistryArmEnvelope | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -25,6 +39,12 @@ export interface NewRegistry {
   loginServer: string;
   aliases?: string[];
   properties?: Record<string, unknown>;
+  arm?: RegistryArmEnvelope;
+}
+
+export interface RegistryUpdate {
+  properties?: Record<string, unknown>;
+  arm?: Partial<Omit<RegistryArmEnvelope, 'resourceId' | 'subscriptionId' | 'resourceGroup'>>;
 }
 
 export interface ManifestRecord {
@@ -95,6 +115,16 @@ export interface MetadataStore {
   /** Host header (lower-case, with port when not default) -> registry, via login server or alias. */
   getRegistryByHost(host: string): Promise<RegistryRecord | undefined>;
   listRegistries(): Promise<RegistryRecord[]>;
+  /**
+   * Applies `change(current)` to a registry in one transaction (no lost update between two
+   * concurrent PATCHes); `change` returns the new properties and envelope fields.
+   */
+  updateRegistry(
+    id: string,
+    change: (current: RegistryRecord) => RegistryUpdate,
+  ): Promise<RegistryRecord | undefined>;
+  /** Deletes a registry and everything it holds (repositories, manifests, tags, uploads). */
+  deleteRegistry(id: string): Promise<boolean>;
   /** Adds a host alias; false when another registry already answers on that host. */
   addRegistryHost(registryId: string, host: string): Promise<boolean>;
 

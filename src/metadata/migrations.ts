@@ -126,6 +126,112 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0002_control_plane': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('tenants')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('display_name', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('subscriptions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('display_name', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('principals')
+        .addColumn('object_id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('app_id', 'text', (c) => c.notNull().unique())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('display_name', 'text', (c) => c.notNull())
+        .addColumn('resource_id', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('principal_secrets')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('principal_id', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .addColumn('hint', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('principal_secrets_by_principal')
+        .on('principal_secrets')
+        .column('principal_id')
+        .execute();
+      await db.schema
+        .createTable('resources')
+        .addColumn('id_lower', 'text', (c) => c.primaryKey())
+        .addColumn('id', 'text', (c) => c.notNull())
+        .addColumn('type_lower', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('subscription_id', 'text', (c) => c.notNull())
+        .addColumn('resource_group_lower', 'text')
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('location', 'text')
+        .addColumn('tags', 'text')
+        .addColumn('sku', 'text')
+        .addColumn('identity', 'text')
+        .addColumn('properties', 'text', (c) => c.notNull())
+        .addColumn('system_data', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('resources_by_type')
+        .on('resources')
+        .columns(['subscription_id', 'type_lower'])
+        .execute();
+      await db.schema
+        .createTable('role_assignments')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('scope', 'text', (c) => c.notNull())
+        .addColumn('scope_lower', 'text', (c) => c.notNull())
+        .addColumn('role_definition_id', 'text', (c) => c.notNull())
+        .addColumn('principal_id', 'text', (c) => c.notNull())
+        .addColumn('principal_type', 'text')
+        .addColumn('condition', 'text')
+        .addColumn('condition_version', 'text')
+        .addColumn('description', 'text')
+        .addColumn('created_by', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('role_assignments_by_principal')
+        .on('role_assignments')
+        .column('principal_id')
+        .execute();
+      await db.schema
+        .createTable('registry_credentials')
+        .addColumn('registry_id', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .addColumn('sealed', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('registry_credentials_pk', ['registry_id', 'name'])
+        .execute();
+      for (const column of [
+        'resource_id',
+        'subscription_id',
+        'resource_group',
+        'location',
+        'sku',
+        'tags',
+        'identity',
+        'system_data',
+      ]) {
+        await db.schema.alterTable('registries').addColumn(column, 'text').execute();
+      }
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -14,7 +14,15 @@
  * manifest_children   manifests an index references
  * tags                (registry, repository, tag) -> manifest digest
  * uploads             upload sessions (bytes live in the blob store under the same id)
+ *
+ * tenants, subscriptions          the ARM/Entra hierarchy
+ * principals, principal_secrets   service principals and managed identities (secrets: salted hashes)
+ * resources                       every ARM resource but registries (identities, networks, ...)
+ * role_assignments                who holds which role at which scope (+ ABAC condition)
+ * registry_credentials            admin user passwords (hash to verify, sealed copy to list)
  * ```
+ * Registries are ARM resources too; their envelope (resource id, sku, tags, identity, ...) lives
+ * on the `registries` row so the data plane reads a registry's settings in one query.
  */
 export interface RegistriesTable {
   id: string;
@@ -23,6 +31,88 @@ export interface RegistriesTable {
   properties: string;
   created_at: string;
   updated_at: string;
+  resource_id: string | null;
+  subscription_id: string | null;
+  resource_group: string | null;
+  location: string | null;
+  sku: string | null;
+  tags: string | null;
+  identity: string | null;
+  system_data: string | null;
+}
+
+export interface TenantsTable {
+  id: string;
+  display_name: string;
+  created_at: string;
+}
+
+export interface SubscriptionsTable {
+  id: string;
+  tenant_id: string;
+  display_name: string;
+  state: string;
+  created_at: string;
+}
+
+export interface PrincipalsTable {
+  object_id: string;
+  tenant_id: string;
+  app_id: string;
+  kind: string;
+  display_name: string;
+  resource_id: string | null;
+  created_at: string;
+}
+
+export interface PrincipalSecretsTable {
+  id: string;
+  principal_id: string;
+  hash: string;
+  hint: string;
+  created_at: string;
+  expires_at: string;
+}
+
+export interface ResourcesTable {
+  id_lower: string;
+  id: string;
+  type_lower: string;
+  type: string;
+  subscription_id: string;
+  resource_group_lower: string | null;
+  name: string;
+  location: string | null;
+  tags: string | null;
+  sku: string | null;
+  identity: string | null;
+  properties: string;
+  system_data: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface RoleAssignmentsTable {
+  name: string;
+  scope: string;
+  scope_lower: string;
+  role_definition_id: string;
+  principal_id: string;
+  principal_type: string | null;
+  condition: string | null;
+  condition_version: string | null;
+  description: string | null;
+  created_by: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface RegistryCredentialsTable {
+  registry_id: string;
+  name: string;
+  hash: string;
+  sealed: string;
+  created_at: string;
 }
 
 export interface RegistryHostsTable {
@@ -103,4 +193,11 @@ export interface Database {
   manifest_children: ManifestChildrenTable;
   tags: TagsTable;
   uploads: UploadsTable;
+  tenants: TenantsTable;
+  subscriptions: SubscriptionsTable;
+  principals: PrincipalsTable;
+  principal_secrets: PrincipalSecretsTable;
+  resources: ResourcesTable;
+  role_assignments: RoleAssignmentsTable;
+  registry_credentials: RegistryCredentialsTable;
 }

@@ -4,8 +4,20 @@
  */
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
+import { KyselyControlPlaneStore } from './kysely-control-plane-store.js';
 import { KyselyMetadataStore } from './kysely-metadata-store.js';
 import type { Database } from './schema.js';
+
+export interface SqliteStores {
+  metadata: KyselyMetadataStore;
+  controlPlane: KyselyControlPlaneStore;
+}
+
+/** Opens (creating and migrating) both stores over one SQLite file; `metadata.close()` closes it. */
+export async function openSqliteStores(path: string): Promise<SqliteStores> {
+  const metadata = await openSqliteMetadataStore(path);
+  return { metadata, controlPlane: new KyselyControlPlaneStore(metadata.database) };
+}
 
 /** Opens (creating and migrating) the SQLite metadata store at `path` (`:memory:` for tests). */
 export async function openSqliteMetadataStore(path: string): Promise<KyselyMetadataStore> {

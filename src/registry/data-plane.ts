@@ -9,7 +9,9 @@ import { RegistryError } from '../core/errors.js';
 import { baseMediaType } from '../core/media-types.js';
 import { isValidTag } from '../core/reference.js';
 import type { RegistryRecord } from '../metadata/index.js';
+import type { AccessDecider, DataPrincipal, Requirement } from '../access/index.js';
 import { sendRegistryError } from './errors.js';
+import { clientAddress, realmBase } from './request-facts.js';
 import type { HostResolver } from './host-resolver.js';
 import {
   contentLength,
@@ -30,6 +32,7 @@ const MAX_CATALOG_PAGE = 1000;
 export interface DataPlaneOptions {
   registry: OciRegistry;
   hosts: HostResolver;
+  decider: AccessDecider;
 }
 
 interface RequestContext {
@@ -38,6 +41,25 @@ interface RequestContext {
   registry: RegistryRecord;
   route: DataPlaneRoute;
   query: URLSearchParams;
+  principal: DataPrincipal;
+}
+
+/** What each route needs from the access decision. */
+function requirementFor(route: DataPlaneRoute, method: string): Requirement {
+  if (route.name === 'base') return { kind: 'authenticated' };
+  if (route.name === 'catalog') return { kind: 'catalog' };
+  const repository = route.repository!;
+  const write =
+    route.name === 'upload' ||
+    route.name === 'upload-start' ||
+    (route.name === 'manifest' && method === 'PUT');
+  const action =
+    method === 'DELETE' && (route.name === 'manifest' || route.name === 'blob')
+      ? 'delete'
+      : write
+        ? 'push'
+        : 'pull';
+  return { kind: 'repository', repository, actions: [action] };
 }
 
 type Handler = (context: RequestContext) => Promise<void>;
@@ -46,7 +68,7 @@ export async function dataPlanePlugin(
   app: FastifyInstance,
   options: DataPlaneOptions,
 ): Promise<void> {
-  const { registry: oci, hosts } = options;
+  const { registry: oci, hosts, decider } = options;
 
   // Leave every body unread: handlers stream `request.raw` themselves.
   app.removeAllContentTypeParsers();
@@ -81,14 +103,46 @@ export async function dataPlanePlugin(
     reply.header('Docker-Distribution-API-Version', 'registry/2.0');
     const registry = await hosts.resolve(request.headers.host);
     const url = new URL(request.url, 'http://registry.invalid');
-    const route = matchRoute(url.pathname);
+    // A malformed path is still judged by the access decision first, as a bare login would be.
+    let route: DataPlaneRoute | undefined;
+    let routeError: unknown;
+    try {
+      route = matchRoute(url.pathname);
+    } catch (error) {
+      routeError = error;
+    }
+    const decision = await decider.decide(
+      {
+        registry,
+        source: clientAddress(request),
+        authorization: request.headers.authorization,
+        realmBase: realmBase(request),
+        operation: `${request.method} ${url.pathname.slice(0, 300)}`,
+      },
+      route ? requirementFor(route, request.method) : { kind: 'authenticated' },
+    );
+    if (!decision.allowed) {
+      drain(request.raw);
+      throw new RegistryError(decision.code, decision.message, {
+        status: decision.status,
+        ...(decision.challenge ? { headers: { 'WWW-Authenticate': decision.challenge } } : {}),
+      });
+    }
+    if (!route) throw routeError;
     const handler = handlers[`${route.name} ${request.method}`];
     if (!handler) {
       drain(request.raw);
       reply.header('Allow', ROUTE_METHODS[route.name].join(', '));
       throw new RegistryError('UNSUPPORTED', `${request.method} is not supported on this route`);
     }
-    await handler({ request, reply, registry, route, query: url.searchParams });
+    await handler({
+      request,
+      reply,
+      registry,
+      route,
+      query: url.searchParams,
+      principal: decision.principal,
+    });
     // Returning the reply tells Fastify a streamed body is still being sent.
     return reply;
   }

@@ -1,77 +1,45 @@
 /**
  * @module server/server
- * The composition root: opens the stores, bootstraps a fresh data directory, builds the data
- * plane and starts its listener. `breakwater serve` calls `startBreakwater`; HTTP tests call
- * `createPlatform` + `buildDataPlaneApp` and use `inject` with no socket.
+ * The composition root: builds the platform, the two listeners and their TLS, bootstraps a fresh
+ * data directory, and shuts everything down cleanly.
+ *
+ * | listener   | serves                                                        | default           |
+ * |------------|---------------------------------------------------------------|-------------------|
+ * | data       | `/v2/` and `/oauth2/*` for every registry (Host picks it)     | 127.0.0.1:5000    |
+ * | management | ARM API, identity service (OIDC, tokens, JWKS), Graph subset  | 127.0.0.1:8443 TLS|
  */
-import { mkdir } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { BreakwaterConfig } from '../config/config.js';
 import { parseListenAddress } from '../config/config.js';
-import { openSqliteMetadataStore, type MetadataStore } from '../metadata/index.js';
-import {
-  dataPlanePlugin,
-  HostResolver,
-  OciRegistry,
-  sendRegistryError,
-} from '../registry/index.js';
-import { FilesystemBlobStore, type BlobStore } from '../storage/index.js';
-import { ensureDefaultRegistry, listenerHosts } from './bootstrap.js';
+import { managementPlugin, sendArmError } from '../management/index.js';
+import { dataPlanePlugin, sendRegistryError, tokenEndpoints } from '../registry/index.js';
+import { ensureTlsMaterial, loadTlsFiles, trustInstructions } from '../tls/index.js';
+import { bootstrapPlatform, listenerHosts, type BootstrapCredentials } from './bootstrap.js';
+import { createLogger, createPlatform, type Platform } from './platform.js';
 
-export interface Platform {
-  config: BreakwaterConfig;
-  logger: Logger;
-  metadata: MetadataStore;
-  blobs: BlobStore;
-  registry: OciRegistry;
-  hosts: HostResolver;
-  close(): Promise<void>;
+export { createLogger, createPlatform, type Platform } from './platform.js';
+
+interface TlsOptions {
+  key: string;
+  cert: string;
 }
 
-export function createLogger(config: Pick<BreakwaterConfig, 'logLevel'>): Logger {
-  return pino({ level: config.logLevel, base: { service: 'breakwater' } });
-}
-
-/** Opens the embedded stores (SQLite + filesystem) under the data directory. */
-export async function createPlatform(config: BreakwaterConfig, logger: Logger): Promise<Platform> {
-  await mkdir(config.data, { recursive: true });
-  const metadata = await openSqliteMetadataStore(join(config.data, 'metadata.db'));
-  const blobs = await FilesystemBlobStore.open(join(config.data, 'storage'));
-  const registry = new OciRegistry(metadata, blobs, { maxManifestBytes: config.maxManifestBytes });
-  const hosts = new HostResolver(metadata, config.loginServerSuffix);
+function baseOptions(platform: Platform) {
   return {
-    config,
-    logger,
-    metadata,
-    blobs,
-    registry,
-    hosts,
-    async close() {
-      await blobs.close();
-      await metadata.close();
-    },
-  };
-}
-
-/** The public data endpoint: `/healthz` plus the OCI API for every registry. */
-export async function buildDataPlaneApp(platform: Platform): Promise<FastifyInstance> {
-  const app = Fastify({
     // Fastify types its logger as FastifyBaseLogger; a pino Logger is one.
     loggerInstance: platform.logger as FastifyBaseLogger,
     // One log line per request comes from the onResponse hook below, not two from Fastify.
     logController: new LogController({ disableRequestLogging: true }),
-    // Blob transfers can take as long as they take; idle sockets are still reaped.
-    requestTimeout: 0,
-    connectionTimeout: 0,
-    keepAliveTimeout: 65_000,
     routerOptions: { maxParamLength: 4096 },
     return503OnClosing: true,
-    forceCloseConnections: 'idle',
-    // Malformed URLs and the like never reach a route: answer them in OCI form too.
-    frameworkErrors: (error, request, reply) => sendRegistryError(error, request, reply),
-  });
+    forceCloseConnections: 'idle' as const,
+  };
+}
+
+function logRequests(app: FastifyInstance): void {
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       {
@@ -84,36 +52,151 @@ export async function buildDataPlaneApp(platform: Platform): Promise<FastifyInst
       'request',
     );
   });
+}
+
+/** The public data endpoint: `/healthz`, the token endpoints and the OCI API. */
+export async function buildDataPlaneApp(
+  platform: Platform,
+  tls?: TlsOptions,
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...baseOptions(platform),
+    ...(tls ? { https: tls } : {}),
+    // Blob transfers can take as long as they take; idle sockets are still reaped.
+    requestTimeout: 0,
+    connectionTimeout: 0,
+    keepAliveTimeout: 65_000,
+    // Malformed URLs and the like never reach a route: answer them in OCI form too.
+    frameworkErrors: (error, request, reply) => sendRegistryError(error, request, reply),
+  }) as unknown as FastifyInstance;
+  logRequests(app);
   app.get('/healthz', async () => ({ status: 'ok' }));
-  await app.register(dataPlanePlugin, { registry: platform.registry, hosts: platform.hosts });
+  await app.register(tokenEndpoints, {
+    hosts: platform.hosts,
+    decider: platform.decider,
+    tokens: platform.registryTokens,
+  });
+  await app.register(dataPlanePlugin, {
+    registry: platform.registry,
+    hosts: platform.hosts,
+    decider: platform.decider,
+  });
+  return app;
+}
+
+/** The management listener: ARM API, identity service, Graph subset. */
+export async function buildManagementApp(
+  platform: Platform,
+  tls?: TlsOptions,
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...baseOptions(platform),
+    ...(tls ? { https: tls } : {}),
+    bodyLimit: 4 * 1024 * 1024,
+    frameworkErrors: (error, request, reply) => sendArmError(error, request, reply),
+  }) as unknown as FastifyInstance;
+  logRequests(app);
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  await app.register(managementPlugin, {
+    context: platform.management,
+    identityKeys: platform.identityKeys,
+  });
   return app;
 }
 
 export interface RunningBreakwater {
   platform: Platform;
   dataPlane: FastifyInstance;
+  management: FastifyInstance;
   /** Actual `host:port` of the data endpoint (the port is chosen when the config says 0). */
   listenAddress: string;
+  managementUrl: string;
+  /** Present on the first start of a data directory only. */
+  bootstrap?: BootstrapCredentials;
   close(): Promise<void>;
 }
 
 const HOUR = 3600_000;
 
+function boundPort(app: FastifyInstance, fallback: number): number {
+  const address = app.server.address();
+  return address && typeof address === 'object' ? address.port : fallback;
+}
+
+function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** TLS material: the configured pair, or the server's own CA and certificate. */
+async function tlsMaterial(
+  config: BreakwaterConfig,
+  names: string[],
+  logger: Logger,
+): Promise<TlsOptions & { caPath?: string }> {
+  if (config.tlsCert && config.tlsKey) {
+    const files = await loadTlsFiles(config.tlsCert, config.tlsKey);
+    return { key: files.key, cert: files.cert };
+  }
+  const ips = names.filter((n) => /^[\d.]+$/.test(n) || n.includes(':'));
+  const dns = names.filter((n) => !ips.includes(n));
+  const material = await ensureTlsMaterial(join(config.data, 'tls'), { dns, ips });
+  logger.debug({ caPath: material.caPath }, 'using the platform CA');
+  return { key: material.key, cert: material.cert, caPath: material.caPath };
+}
+
 export async function startBreakwater(config: BreakwaterConfig): Promise<RunningBreakwater> {
   const logger = createLogger(config);
   const platform = await createPlatform(config, logger);
-  const dataPlane = await buildDataPlaneApp(platform);
-  const { host, port } = parseListenAddress(config.listen);
-  await dataPlane.listen({ host, port });
-  const address = dataPlane.server.address();
-  const boundPort = address && typeof address === 'object' ? address.port : port;
-  await ensureDefaultRegistry(
-    platform.metadata,
-    config.loginServerSuffix,
-    listenerHosts(host, boundPort),
-    logger,
-  );
-  const listenAddress = `${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  const data = parseListenAddress(config.listen);
+  const management = parseListenAddress(config.managementListen);
+
+  // One certificate covers both listeners: their addresses, localhost, and every login server.
+  const names = [
+    ...new Set([
+      management.host,
+      data.host,
+      'localhost',
+      '127.0.0.1',
+      `*.${config.loginServerSuffix}`,
+    ]),
+  ].filter((n) => n !== '0.0.0.0' && n !== '::');
+  const tls = await tlsMaterial(config, names, logger);
+
+  const managementApp = await buildManagementApp(platform, tls);
+  await managementApp.listen({ host: management.host, port: management.port });
+  const managementUrl =
+    config.managementUrl ||
+    `https://${hostPort(management.host, boundPort(managementApp, management.port))}`;
+  platform.setManagementUrl(managementUrl);
+
+  const dataPlane = await buildDataPlaneApp(platform, config.dataTls ? tls : undefined);
+  await dataPlane.listen({ host: data.host, port: data.port });
+  const dataPort = boundPort(dataPlane, data.port);
+  const listenAddress = hostPort(data.host, dataPort);
+
+  const bootstrap = await bootstrapPlatform(platform, listenerHosts(data.host, dataPort), logger);
+  if (bootstrap) {
+    // Printed once, for the person who started the server; also in <data>/bootstrap.json (0600).
+    process.stderr.write(
+      [
+        '',
+        'Breakwater bootstrapped a fresh data directory. Owner service principal (keep it safe):',
+        `  tenant:       ${bootstrap.tenantId}`,
+        `  subscription: ${bootstrap.subscriptionId}`,
+        `  clientId:     ${bootstrap.clientId}`,
+        `  clientSecret: ${bootstrap.clientSecret}`,
+        `  management:   ${bootstrap.managementEndpoint}`,
+        `  saved in:     ${join(config.data, 'bootstrap.json')}`,
+        tls.caPath
+          ? trustInstructions(tls.caPath, [
+              hostPort(management.host, boundPort(managementApp, management.port)),
+              listenAddress,
+            ])
+          : '',
+        '',
+      ].join('\n'),
+    );
+  }
 
   const expireUploads = async () => {
     const removed = await platform.registry
@@ -125,14 +208,30 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
   const janitor = setInterval(expireUploads, HOUR);
   janitor.unref();
 
-  logger.info({ listen: listenAddress, data: config.data }, 'breakwater is listening');
+  // Where this process listens, for local tools (the CLI's default login) and tests.
+  const endpoints = {
+    pid: process.pid,
+    data: listenAddress,
+    dataTls: config.dataTls,
+    management: managementUrl,
+    caPath: tls.caPath ?? null,
+  };
+  await writeFile(join(config.data, 'endpoints.json'), `${JSON.stringify(endpoints, null, 2)}\n`);
+  logger.info(
+    { listen: listenAddress, management: managementUrl, data: config.data },
+    'breakwater is listening',
+  );
   return {
     platform,
     dataPlane,
+    management: managementApp,
     listenAddress,
+    managementUrl,
+    ...(bootstrap ? { bootstrap } : {}),
     async close() {
       clearInterval(janitor);
       await dataPlane.close();
+      await managementApp.close();
       await platform.close();
     },
   };

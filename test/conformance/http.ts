@@ -26,8 +26,63 @@ export interface ErrorEntry {
   detail?: unknown;
 }
 
+/** Basic credentials for the token service (as OCI_USERNAME/OCI_PASSWORD in the Go suite). */
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
 export class RegistryClient {
-  constructor(readonly baseUrl: string) {}
+  /** Bearer tokens by challenge scope, as a Docker client keeps them. */
+  private readonly tokens = new Map<string, string>();
+
+  constructor(
+    readonly baseUrl: string,
+    private readonly credentials?: Credentials,
+  ) {}
+
+  /**
+   * Does the Docker token dance like the Go suite's client: on a 401 with a Bearer challenge it
+   * fetches a token for the challenge's scope from the realm with Basic credentials, then retries.
+   */
+  private async authorized(
+    method: string,
+    url: URL,
+    options: RequestOptions,
+    scopeKey: string,
+  ): Promise<Response> {
+    const send = (token?: string) =>
+      fetch(url, {
+        method,
+        headers: {
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(options.headers ?? {}),
+        },
+        body: options.body,
+        redirect: 'manual',
+      });
+    let response = await send(this.tokens.get(scopeKey));
+    const challenge = response.headers.get('www-authenticate');
+    if (response.status !== 401 || !this.credentials || !challenge?.startsWith('Bearer ')) {
+      return response;
+    }
+    await response.arrayBuffer();
+    const params = Object.fromEntries(
+      [...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]),
+    );
+    const tokenUrl = new URL(params.realm!);
+    tokenUrl.searchParams.set('service', params.service ?? '');
+    if (params.scope) tokenUrl.searchParams.set('scope', params.scope);
+    const basic = Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString(
+      'base64',
+    );
+    const tokenResponse = await fetch(tokenUrl, { headers: { authorization: `Basic ${basic}` } });
+    if (tokenResponse.status !== 200) return send();
+    const token = ((await tokenResponse.json()) as { access_token: string }).access_token;
+    this.tokens.set(scopeKey, token);
+    response = await send(token);
+    return response;
+  }
 
   /** `pathOrLocation` is a path (`/v2/...`) or a Location value; only its path and query are used. */
   async request(
@@ -38,12 +93,10 @@ export class RegistryClient {
     const url = new URL(relativeOf(pathOrLocation), this.baseUrl);
     for (const [key, value] of Object.entries(options.query ?? {}))
       url.searchParams.set(key, value);
-    const response = await fetch(url, {
-      method,
-      headers: options.headers ?? {},
-      body: options.body,
-      redirect: 'manual',
-    });
+    // Tokens are scoped per repository: key the cache by the repository part of the path.
+    const scopeKey =
+      /^\/v2\/(.+?)\/(?:manifests|blobs|tags|referrers)\//.exec(url.pathname)?.[1] ?? url.pathname;
+    const response = await this.authorized(method, url, options, `${scopeKey} ${method}`);
     const body = Buffer.from(await response.arrayBuffer());
     return {
       method,

@@ -81,11 +81,19 @@ beforeAll(async () => {
   // the suite itself against a reference registry); by default it starts Breakwater.
   const rootUrl = process.env.OCI_ROOT_URL;
   if (rootUrl) {
-    client = new RegistryClient(rootUrl);
+    client = new RegistryClient(
+      rootUrl,
+      process.env.OCI_USERNAME
+        ? { username: process.env.OCI_USERNAME, password: process.env.OCI_PASSWORD ?? '' }
+        : undefined,
+    );
     return;
   }
   server = await startServer({ extraArgs: SERVER_ARGS });
-  client = new RegistryClient(server.url);
+  client = new RegistryClient(server.url, {
+    username: server.owner.clientId,
+    password: server.owner.clientSecret,
+  });
 });
 
 afterAll(async () => {

@@ -26,6 +26,8 @@ export interface InteropRegistry {
   prefix: string;
   /** `${prefix}/${name}`. */
   repo(name: string): string;
+  /** Credentials for the registry (the bootstrap owner; INTEROP_USERNAME/PASSWORD externally). */
+  credentials?: { username: string; password: string };
   /** Everything the server logged so far (empty against an external registry). */
   serverOutput(): string;
   /** Tail of the server log and of the HTTP exchange, to append to failure messages. */
@@ -51,9 +53,15 @@ export async function startInteropRegistry(suite: string): Promise<InteropRegist
   const prefix = `it-${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
   const serverOutput = () => server?.output() ?? '';
 
+  const credentials = server
+    ? { username: server.owner.clientId, password: server.owner.clientSecret }
+    : process.env.INTEROP_USERNAME
+      ? { username: process.env.INTEROP_USERNAME, password: process.env.INTEROP_PASSWORD ?? '' }
+      : undefined;
   return {
     host: proxy.host,
     proxy,
+    ...(credentials ? { credentials } : {}),
     prefix,
     repo: (name) => `${prefix}/${name}`,
     serverOutput,

@@ -67,6 +67,13 @@ describe.skipIf(!enabled)('podman against breakwater', () => {
   beforeAll(async () => {
     registry = await startInteropRegistry('podman');
     clients = await ClientSandbox.create('breakwater-podman-');
+    if (registry.credentials) {
+      await clients.login(
+        registry.host,
+        registry.credentials.username,
+        registry.credentials.password,
+      );
+    }
     const layout = clients.path('layout');
     image = await buildImageLayout(layout, await sampleImageSpec('podman-main'), 'v1');
     index = await buildIndexLayout(
@@ -204,6 +211,13 @@ describe.skipIf(!enabled)('podman against breakwater', () => {
 
     // A fresh podman (empty storage) pulls what podman pushed and gets the same image.
     const fresh = await ClientSandbox.create('breakwater-podman-fresh-');
+    if (registry.credentials) {
+      await fresh.login(
+        registry.host,
+        registry.credentials.username,
+        registry.credentials.password,
+      );
+    }
     try {
       const pulled = await podman(['pull', '--tls-verify=false', destination], fresh);
       expect(pulled.stdout.trim().split('\n').at(-1)).toBe(hex(image.configDigest));

@@ -68,6 +68,13 @@ describe.skipIf(!enabled)('skopeo against breakwater', () => {
   beforeAll(async () => {
     registry = await startInteropRegistry('skopeo');
     clients = await ClientSandbox.create('breakwater-skopeo-');
+    if (registry.credentials) {
+      await clients.login(
+        registry.host,
+        registry.credentials.username,
+        registry.credentials.password,
+      );
+    }
     layout = clients.path('layout');
     image = await buildImageLayout(layout, await sampleImageSpec('skopeo-main'), 'v1');
     other = await buildImageLayout(layout, await sampleImageSpec('skopeo-other'), 'other');
@@ -380,7 +387,14 @@ describe.skipIf(!enabled)('skopeo against breakwater', () => {
     // The registry labels it as a Docker manifest (what Docker clients rely on).
     const response = await fetch(`http://${registry.host}/v2/${repo}/manifests/v1`, {
       method: 'HEAD',
-      headers: { accept: `${DOCKER_V2S2_MANIFEST}, application/vnd.oci.image.manifest.v1+json` },
+      headers: {
+        accept: `${DOCKER_V2S2_MANIFEST}, application/vnd.oci.image.manifest.v1+json`,
+        ...(registry.credentials
+          ? {
+              authorization: `Basic ${Buffer.from(`${registry.credentials.username}:${registry.credentials.password}`).toString('base64')}`,
+            }
+          : {}),
+      },
     });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe(DOCKER_V2S2_MANIFEST);

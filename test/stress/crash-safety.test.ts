@@ -16,6 +16,16 @@ function sha256(bytes: Buffer): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
+/** The bootstrap owner's Basic credentials (the same across restarts of one data directory). */
+let authorization = '';
+
+function authed(url: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(url, {
+    ...init,
+    headers: { ...(init.headers as Record<string, string>), authorization },
+  });
+}
+
 interface Acknowledged {
   repository: string;
   tag: string;
@@ -31,7 +41,7 @@ async function pushBlob(
 ): Promise<string> {
   const digest = sha256(bytes);
   if (!chunked) {
-    const response = await fetch(`${base}/v2/${repository}/blobs/uploads/?digest=${digest}`, {
+    const response = await authed(`${base}/v2/${repository}/blobs/uploads/?digest=${digest}`, {
       method: 'POST',
       body: bytes,
       headers: { 'content-type': 'application/octet-stream' },
@@ -39,14 +49,14 @@ async function pushBlob(
     if (response.status !== 201) throw new Error(`monolithic push: ${response.status}`);
     return digest;
   }
-  const start = await fetch(`${base}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
+  const start = await authed(`${base}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
   let location = start.headers.get('location')!;
   const half = Math.floor(bytes.length / 2);
   for (const [from, to] of [
     [0, half],
     [half, bytes.length],
   ] as const) {
-    const patch = await fetch(`${base}${location}`, {
+    const patch = await authed(`${base}${location}`, {
       method: 'PATCH',
       body: bytes.subarray(from, to),
       headers: { 'content-type': 'application/octet-stream', 'content-range': `${from}-${to - 1}` },
@@ -54,7 +64,7 @@ async function pushBlob(
     if (patch.status !== 202) throw new Error(`chunk: ${patch.status}`);
     location = patch.headers.get('location')!;
   }
-  const put = await fetch(`${base}${location}?digest=${digest}`, { method: 'PUT' });
+  const put = await authed(`${base}${location}?digest=${digest}`, { method: 'PUT' });
   if (put.status !== 201) throw new Error(`close upload: ${put.status}`);
   return digest;
 }
@@ -94,7 +104,7 @@ async function pusher(
         }),
       );
       const tag = `r${round}-n${n}`;
-      const response = await fetch(`${base}/v2/${repository}/manifests/${tag}`, {
+      const response = await authed(`${base}/v2/${repository}/manifests/${tag}`, {
         method: 'PUT',
         body: manifest,
         headers: { 'content-type': OCI_MANIFEST },
@@ -118,6 +128,7 @@ describe('crash safety under SIGKILL', () => {
 
   it(`keeps every acknowledged image intact across ${ROUNDS} kills`, async () => {
     server = await startServer({ extraArgs: ['--log-level', 'warn'] });
+    authorization = server.authHeader;
     const acked: Acknowledged[] = [];
     const attempted = new Set<string>();
     for (let round = 0; round < ROUNDS; round += 1) {
@@ -134,11 +145,13 @@ describe('crash safety under SIGKILL', () => {
       });
 
       for (const image of acked) {
-        const manifest = await fetch(`${server.url}/v2/${image.repository}/manifests/${image.tag}`);
+        const manifest = await authed(
+          `${server.url}/v2/${image.repository}/manifests/${image.tag}`,
+        );
         expect(manifest.status, `${image.repository}:${image.tag}`).toBe(200);
         expect(Buffer.from(await manifest.arrayBuffer())).toEqual(image.manifest);
         for (const digest of image.blobs) {
-          const blob = await fetch(`${server.url}/v2/${image.repository}/blobs/${digest}`);
+          const blob = await authed(`${server.url}/v2/${image.repository}/blobs/${digest}`);
           expect(blob.status).toBe(200);
           expect(sha256(Buffer.from(await blob.arrayBuffer()))).toBe(digest);
         }
@@ -146,7 +159,7 @@ describe('crash safety under SIGKILL', () => {
       // Whatever was attempted but not acknowledged is either absent or whole.
       for (const digest of attempted) {
         for (let id = 0; id < PUSHERS; id += 1) {
-          const blob = await fetch(`${server.url}/v2/crash/p${id}/blobs/${digest}`);
+          const blob = await authed(`${server.url}/v2/crash/p${id}/blobs/${digest}`);
           if (blob.status === 200)
             expect(sha256(Buffer.from(await blob.arrayBuffer()))).toBe(digest);
           else expect(blob.status).toBe(404);

@@ -49,23 +49,27 @@ function send(
   bytes: number;
 }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${server.url}${path}`, { method, headers }, (res) => {
-      const hash = createHash('sha256');
-      let bytes = 0;
-      res.on('data', (chunk: Buffer) => {
-        hash.update(chunk);
-        bytes += chunk.length;
-      });
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          digest: `sha256:${hash.digest('hex')}`,
-          bytes,
-        }),
-      );
-      res.on('error', reject);
-    });
+    const req = request(
+      `${server.url}${path}`,
+      { method, headers: { authorization: server.authHeader, ...headers } },
+      (res) => {
+        const hash = createHash('sha256');
+        let bytes = 0;
+        res.on('data', (chunk: Buffer) => {
+          hash.update(chunk);
+          bytes += chunk.length;
+        });
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            digest: `sha256:${hash.digest('hex')}`,
+            bytes,
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     if (body) body.pipe(req);
     else req.end();

@@ -9,44 +9,94 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { DEFAULT_CONFIG, type BreakwaterConfig } from '../../src/config/config.js';
-import { ensureDefaultRegistry } from '../../src/server/bootstrap.js';
+import { bootstrapPlatform, type BootstrapCredentials } from '../../src/server/bootstrap.js';
 import {
   buildDataPlaneApp,
+  buildManagementApp,
   createLogger,
   createPlatform,
   type Platform,
 } from '../../src/server/server.js';
 
 export const TEST_HOST = 'registry.test';
+export const TEST_MANAGEMENT_URL = 'https://management.test';
+
+export interface TestRequestOptions extends InjectOptions {
+  /** false: send no credentials; default: the bootstrap owner's Basic credentials. */
+  auth?: false | string;
+}
 
 export interface TestApp {
   app: FastifyInstance;
+  management: FastifyInstance;
   platform: Platform;
   dataDir: string;
-  /** inject with the test registry's Host header. */
-  request(options: InjectOptions): Promise<LightMyRequestResponse>;
+  owner: BootstrapCredentials;
+  /** `Basic ...` for the bootstrap owner (Owner on the subscription). */
+  ownerAuth: string;
+  /** inject into the data plane with the test registry's Host header (and owner credentials). */
+  request(options: TestRequestOptions): Promise<LightMyRequestResponse>;
+  /** inject into the management API with a bearer token for the owner. */
+  arm(options: InjectOptions): Promise<LightMyRequestResponse>;
+  ownerToken(): Promise<string>;
   close(): Promise<void>;
+}
+
+export function basicAuth(username: string, password: string): string {
+  return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
 }
 
 export async function createTestApp(overrides: Partial<BreakwaterConfig> = {}): Promise<TestApp> {
   const dataDir = mkdtempSync(join(tmpdir(), 'breakwater-http-'));
   const config = { ...DEFAULT_CONFIG, logLevel: 'silent' as const, data: dataDir, ...overrides };
-  const platform = await createPlatform(config, createLogger(config));
-  await ensureDefaultRegistry(
-    platform.metadata,
-    config.loginServerSuffix,
-    [TEST_HOST],
-    platform.logger,
-  );
+  const platform = await createPlatform(config, createLogger(config), TEST_MANAGEMENT_URL);
+  const owner = (await bootstrapPlatform(platform, [TEST_HOST], platform.logger))!;
   const app = await buildDataPlaneApp(platform);
+  const management = await buildManagementApp(platform);
+  const ownerAuth = basicAuth(owner.clientId, owner.clientSecret);
+  let token: string | undefined;
+  const ownerToken = async () => {
+    if (!token) {
+      const response = await management.inject({
+        method: 'POST',
+        url: `/${owner.tenantId}/oauth2/v2.0/token`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: owner.clientId,
+          client_secret: owner.clientSecret,
+          scope: `${config.armAudience}.default`,
+        }).toString(),
+      });
+      token = (JSON.parse(response.body) as { access_token: string }).access_token;
+    }
+    return token;
+  };
   return {
     app,
+    management,
     platform,
     dataDir,
-    request: (options) =>
-      app.inject({ ...options, headers: { host: TEST_HOST, ...(options.headers ?? {}) } }),
+    owner,
+    ownerAuth,
+    ownerToken,
+    request: ({ auth, ...options }) =>
+      app.inject({
+        ...options,
+        headers: {
+          host: TEST_HOST,
+          ...(auth === false ? {} : { authorization: auth ?? ownerAuth }),
+          ...(options.headers ?? {}),
+        },
+      }),
+    arm: async (options) =>
+      management.inject({
+        ...options,
+        headers: { authorization: `Bearer ${await ownerToken()}`, ...(options.headers ?? {}) },
+      }),
     async close() {
       await app.close();
+      await management.close();
       await platform.close();
       rmSync(dataDir, { recursive: true, force: true });
     },

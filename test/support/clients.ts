@@ -156,6 +156,17 @@ export class ClientSandbox {
     return join(this.dir, ...parts);
   }
 
+  /**
+   * Stores registry credentials where skopeo and podman read them (REGISTRY_AUTH_FILE), as
+   * `podman login` would: the clients then do the registry's token flow themselves.
+   */
+  async login(host: string, username: string, password: string): Promise<void> {
+    const auth = Buffer.from(`${username}:${password}`).toString('base64');
+    await writeFile(this.path('auth.json'), JSON.stringify({ auths: { [host]: { auth } } }), {
+      mode: 0o600,
+    });
+  }
+
   /** Global podman flags: private vfs storage, cgroupfs, file events; works as root, no systemd. */
   podmanGlobalFlags(): string[] {
     return [

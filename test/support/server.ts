@@ -5,7 +5,7 @@
  * tests use it; HTTP unit tests use `inject` instead.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -20,6 +20,13 @@ export interface RunningServer {
   host: string;
   port: number;
   dataDir: string;
+  /** The management listener's URL (HTTPS, the server's own CA at `caPath`). */
+  managementUrl: string;
+  caPath: string;
+  /** The bootstrap owner (Owner on the subscription): `<data>/bootstrap.json`. */
+  owner: { tenantId: string; subscriptionId: string; clientId: string; clientSecret: string };
+  /** `Basic ...` header for the owner, for raw HTTP clients. */
+  authHeader: string;
   process: ChildProcess;
   /** Everything the server wrote to stdout and stderr so far (JSON log lines). */
   output(): string;
@@ -57,7 +64,17 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const host = `127.0.0.1:${port}`;
   const child = spawn(
     process.execPath,
-    [BIN, 'serve', '--data', dataDir, '--listen', host, ...(options.extraArgs ?? [])],
+    [
+      BIN,
+      'serve',
+      '--data',
+      dataDir,
+      '--listen',
+      host,
+      '--management-listen',
+      '127.0.0.1:0',
+      ...(options.extraArgs ?? []),
+    ],
     {
       cwd: REPO_ROOT,
       env: { ...process.env, ...options.env },
@@ -90,11 +107,31 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     await new Promise((r) => setTimeout(r, 50));
   }
 
+  // bootstrap.json and endpoints.json are written once both listeners are up.
+  let endpoints: { pid: number; management: string } | undefined;
+  while (endpoints?.pid !== child.pid) {
+    try {
+      endpoints = JSON.parse(
+        readFileSync(join(dataDir, 'endpoints.json'), 'utf8'),
+      ) as typeof endpoints;
+    } catch {
+      // not written yet
+    }
+    if (endpoints?.pid !== child.pid) await new Promise((r) => setTimeout(r, 20));
+  }
+  const managementUrl = endpoints!.management;
+  const owner = JSON.parse(
+    readFileSync(join(dataDir, 'bootstrap.json'), 'utf8'),
+  ) as RunningServer['owner'];
   return {
     url,
     host,
     port,
     dataDir,
+    managementUrl,
+    caPath: join(dataDir, 'tls', 'ca.crt'),
+    owner,
+    authHeader: `Basic ${Buffer.from(`${owner.clientId}:${owner.clientSecret}`).toString('base64')}`,
     process: child,
     output: () => output,
     async stop() {

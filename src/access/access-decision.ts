@@ -1,0 +1,481 @@
+/**
+ * @module access/access-decision
+ * THE access decision for the data plane (docs/access-decision.md). Every `/v2/` request and
+ * every `/oauth2/` token request passes through `AccessDecider` before anything else happens;
+ * nothing else in the code base decides access. Stages, in order:
+ *
+ *   1. network   (network-restricted registries: the network stage joins here)
+ *   2. identity  who is asking: a registry token, Basic credentials, or nobody
+ *   3. role      what their live role assignments (or admin/anonymous rules) allow
+ *
+ * Every decision is logged with its reason. Nothing is cached: a removed secret, role
+ * assignment or identity, or a changed setting, applies to the very next request.
+ */
+import type { Logger } from 'pino';
+import { IdentityTokenError, type IdentityService } from '../identity/index.js';
+import { verifySecret } from '../identity/index.js';
+import type { ControlPlaneStore, RegistryRecord } from '../metadata/index.js';
+import {
+  DataPermissions,
+  roleById,
+  type AssignedRole,
+  type RepositoryAction,
+  type RoleAssignmentMode,
+} from '../rbac/index.js';
+import { RegistryTokenError, type RegistryTokens, type TokenSubject } from './registry-tokens.js';
+import { DOCKER_ACTIONS, formatScope, type AccessEntry } from './scopes.js';
+
+export const NULL_GUID = '00000000-0000-0000-0000-000000000000';
+const ANONYMOUS: TokenSubject = { kind: 'anonymous', id: 'anonymous' };
+const AUTH_HELP = 'visit https://aka.ms/acr/authorization for more information.';
+
+/** What a request needs: any valid identity (`/v2/`), repository actions, or the catalog. */
+export type Requirement =
+  | { kind: 'authenticated' }
+  | { kind: 'repository'; repository: string; actions: string[] }
+  | { kind: 'catalog' };
+
+export interface RequestFacts {
+  registry: RegistryRecord;
+  /** The client address the registry sees. */
+  source: string;
+  authorization: string | undefined;
+  /** How the client reached us, for the challenge's realm. */
+  realmBase: string;
+  /** What the request is, for the audit record (`GET /v2/app/manifests/v1`). */
+  operation: string;
+}
+
+/** Who is asking, re-validated against live state. */
+export interface DataPrincipal {
+  subject: TokenSubject;
+  /** From a Bearer access token: the most it may do, whatever roles say. */
+  tokenAccess?: AccessEntry[];
+  /** How the caller proved who it is (for the audit record). */
+  via: 'access token' | 'refresh token' | 'admin password' | 'client secret' | 'anonymous';
+}
+
+export type Decision =
+  | { allowed: true; principal: DataPrincipal; reason: string }
+  | {
+      allowed: false;
+      status: 401 | 403;
+      code: 'UNAUTHORIZED' | 'DENIED';
+      message: string;
+      reason: string;
+      challenge?: string;
+    };
+
+interface Refusal {
+  status: 401 | 403;
+  code: 'UNAUTHORIZED' | 'DENIED';
+  message: string;
+  reason: string;
+}
+
+export class AccessDecider {
+  constructor(
+    private readonly controlPlane: ControlPlaneStore,
+    private readonly identity: IdentityService,
+    private readonly tokens: RegistryTokens,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The full decision for a data-plane request, logged with its reason. */
+  async decide(facts: RequestFacts, requirement: Requirement): Promise<Decision> {
+    const decision = await this.evaluate(facts, requirement);
+    this.audit(facts, requirement, decision);
+    return decision;
+  }
+
+  private async evaluate(facts: RequestFacts, requirement: Requirement): Promise<Decision> {
+    // Stage 2: identity.
+    const identified = await this.identify(facts.registry, facts.authorization, true);
+    if ('status' in identified) {
+      return { allowed: false, ...identified, challenge: this.challenge(facts, requirement) };
+    }
+    if (
+      identified.subject.kind === 'anonymous' &&
+      !this.anonymousMaySatisfy(facts.registry, requirement)
+    ) {
+      return {
+        allowed: false,
+        status: 401,
+        code: 'UNAUTHORIZED',
+        message: `authentication required, ${AUTH_HELP}`,
+        reason: 'identity: no credential',
+        challenge: this.challenge(facts, requirement),
+      };
+    }
+    // Stage 3: role.
+    const authorized = await this.authorize(facts.registry, identified, requirement);
+    if ('status' in authorized) {
+      const insufficientToken = authorized.status === 401;
+      return {
+        allowed: false,
+        ...authorized,
+        ...(insufficientToken ? { challenge: this.challenge(facts, requirement) } : {}),
+      };
+    }
+    return { allowed: true, principal: identified, reason: authorized.reason };
+  }
+
+  /**
+   * Stage 2: who is asking. `allowBearer` is false on the token endpoints, which take Basic
+   * credentials (or a refresh token) but not access tokens.
+   */
+  async identify(
+    registry: RegistryRecord,
+    authorization: string | undefined,
+    allowBearer: boolean,
+  ): Promise<DataPrincipal | Refusal> {
+    if (!authorization) return { subject: ANONYMOUS, via: 'anonymous' };
+    const space = authorization.indexOf(' ');
+    const scheme = authorization.slice(0, space).toLowerCase();
+    const value = authorization.slice(space + 1).trim();
+    if (scheme === 'bearer' && allowBearer) {
+      try {
+        const claims = await this.tokens.verify(value, registry.loginServer, 'access_token');
+        const live = await this.checkLive(registry, claims.sbj);
+        if (live) return live;
+        return { subject: claims.sbj, tokenAccess: claims.access ?? [], via: 'access token' };
+      } catch (error) {
+        if (error instanceof RegistryTokenError)
+          return unauthorized(`the access token is invalid: ${error.message}`);
+        throw error;
+      }
+    }
+    if (scheme === 'basic') {
+      const decoded = Buffer.from(value, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      if (colon < 0) return unauthorized('malformed basic credentials');
+      return this.identifyBasic(registry, decoded.slice(0, colon), decoded.slice(colon + 1));
+    }
+    return unauthorized(`unsupported authorization scheme '${scheme}'`);
+  }
+
+  private async identifyBasic(
+    registry: RegistryRecord,
+    username: string,
+    password: string,
+  ): Promise<DataPrincipal | Refusal> {
+    // The null GUID says the password is an ACR refresh token (docker login after az acr login).
+    // It also accepts an ACR access token that way (docker login with an access token).
+    if (username === NULL_GUID) {
+      const refresh = await this.identifyRefreshToken(registry, password);
+      if (!('status' in refresh)) return refresh;
+      return this.identify(registry, `Bearer ${password}`, true).then((access) =>
+        'status' in access ? refresh : access,
+      );
+    }
+    const adminName = registry.arm?.resourceId.split('/').at(-1) ?? registry.name;
+    if (username.toLowerCase() === adminName.toLowerCase()) {
+      if (registry.properties.adminUserEnabled !== true)
+        return unauthorized('the admin user is disabled');
+      for (const credential of await this.controlPlane.listRegistryCredentials(registry.id)) {
+        if (await verifySecret(password, credential.hash)) {
+          return {
+            subject: {
+              kind: 'admin',
+              id: registry.name,
+              secretId: `${credential.name}@${credential.createdAt}`,
+            },
+            via: 'admin password',
+          };
+        }
+      }
+      return unauthorized('invalid admin user password');
+    }
+    const authenticated = await this.identity.authenticate(username.toLowerCase(), password);
+    if (authenticated) {
+      const { principal, secretId } = authenticated;
+      return {
+        subject: { kind: 'aad', id: principal.objectId, tenant: principal.tenantId, secretId },
+        via: 'client secret',
+      };
+    }
+    return unauthorized('invalid username or password');
+  }
+
+  /** A registry refresh token (from `/oauth2/exchange`), re-checked against live state. */
+  async identifyRefreshToken(
+    registry: RegistryRecord,
+    token: string,
+  ): Promise<DataPrincipal | Refusal> {
+    try {
+      const claims = await this.tokens.verify(token, registry.loginServer, 'refresh_token');
+      const live = await this.checkLive(registry, claims.sbj);
+      if (live) return live;
+      return { subject: claims.sbj, via: 'refresh token' };
+    } catch (error) {
+      if (error instanceof RegistryTokenError)
+        return unauthorized(`the refresh token is invalid: ${error.message}`);
+      throw error;
+    }
+  }
+
+  /** Re-validates what a registry token stands for; a Refusal when it no longer holds. */
+  private async checkLive(
+    registry: RegistryRecord,
+    subject: TokenSubject,
+  ): Promise<Refusal | undefined> {
+    if (subject.kind === 'anonymous') {
+      return registry.properties.anonymousPullEnabled === true
+        ? undefined
+        : unauthorized('anonymous pull is disabled');
+    }
+    if (subject.kind === 'admin') {
+      if (registry.properties.adminUserEnabled !== true)
+        return unauthorized('the admin user is disabled');
+      const [name, createdAt] = (subject.secretId ?? '').split('@');
+      const credentials = await this.controlPlane.listRegistryCredentials(registry.id);
+      if (!credentials.some((c) => c.name === name && c.createdAt === createdAt)) {
+        return unauthorized('the admin password was regenerated');
+      }
+      return undefined;
+    }
+    const principal = await this.controlPlane.getPrincipal(subject.id);
+    if (!principal) return unauthorized('the principal no longer exists');
+    if (subject.secretId) {
+      const secret = await this.controlPlane.getSecret(subject.secretId);
+      if (!secret || Date.parse(secret.expiresAt) <= Date.now())
+        return unauthorized('the client secret was removed or expired');
+    }
+    if (
+      principal.kind === 'ManagedIdentity' &&
+      !(await this.identity.isAssigned(principal, subject.usingResource))
+    ) {
+      return unauthorized(
+        'the managed identity is no longer assigned to the resource that used it',
+      );
+    }
+    return undefined;
+  }
+
+  /** Verifies an identity-service token presented to `/oauth2/exchange`. */
+  async identifyExchange(
+    registry: RegistryRecord,
+    accessToken: string,
+  ): Promise<DataPrincipal | Refusal> {
+    const armAllowed =
+      (registry.properties.policies as Record<string, { status?: string }> | undefined)
+        ?.azureADAuthenticationAsArmPolicy?.status !== 'disabled';
+    const audiences = [
+      ...this.identity.audiences.acr,
+      ...(armAllowed ? this.identity.audiences.arm : []),
+    ];
+    try {
+      const { principal, claims } = await this.identity.verify(accessToken, audiences);
+      return {
+        subject: {
+          kind: 'aad',
+          id: principal.objectId,
+          tenant: principal.tenantId,
+          ...(claims.xms_sid ? { secretId: claims.xms_sid } : {}),
+          ...(claims.xms_az_rid ? { usingResource: claims.xms_az_rid } : {}),
+          ...(claims.xms_mirid ? { identityResource: claims.xms_mirid } : {}),
+        },
+        via: 'client secret',
+      };
+    } catch (error) {
+      if (error instanceof IdentityTokenError)
+        return unauthorized(`the identity token is invalid: ${error.message}`);
+      throw error;
+    }
+  }
+
+  /** Live repository permissions of a principal on a registry. */
+  async permissionsOf(registry: RegistryRecord, principal: DataPrincipal): Promise<PermissionView> {
+    const subject = principal.subject;
+    if (subject.kind === 'admin')
+      return { allows: () => 'admin user', catalog: () => 'admin user' };
+    if (subject.kind === 'anonymous') {
+      const enabled = registry.properties.anonymousPullEnabled === true;
+      return {
+        allows: (_repository, action) =>
+          enabled && (action === 'content/read' || action === 'metadata/read')
+            ? 'anonymous pull enabled'
+            : undefined,
+        catalog: () => undefined,
+      };
+    }
+    const scope = registry.arm?.resourceId;
+    const assignments = scope
+      ? await this.controlPlane.listRoleAssignmentsApplyingTo(scope, subject.id)
+      : [];
+    const assigned: AssignedRole[] = [];
+    for (const assignment of assignments) {
+      const role = roleById(assignment.roleDefinitionId);
+      if (role)
+        assigned.push({ assignmentId: assignment.name, role, condition: assignment.condition });
+    }
+    const mode =
+      (registry.properties.roleAssignmentMode as RoleAssignmentMode) ?? 'LegacyRegistryPermissions';
+    const permissions = DataPermissions.fromAssignments(assigned, mode);
+    const describe = (grant: { roleName: string; assignmentId: string } | undefined) =>
+      grant ? `${grant.roleName} via role assignment ${grant.assignmentId}` : undefined;
+    return {
+      allows: (repository, action) => describe(permissions.allows(repository, action)),
+      catalog: () => describe(permissions.allowsCatalog()),
+    };
+  }
+
+  /** The Docker scopes of `requested` that the principal holds now (token endpoint grants). */
+  async grant(
+    registry: RegistryRecord,
+    principal: DataPrincipal,
+    requested: AccessEntry[],
+  ): Promise<AccessEntry[]> {
+    const view = await this.permissionsOf(registry, principal);
+    const granted: AccessEntry[] = [];
+    for (const entry of requested) {
+      const actions =
+        entry.type === 'registry'
+          ? entry.name === 'catalog' && view.catalog()
+            ? ['*']
+            : []
+          : entry.actions.filter(
+              (action) =>
+                (DOCKER_ACTIONS[action] ?? []).length > 0 &&
+                (DOCKER_ACTIONS[action] ?? []).every((a) => view.allows(entry.name, a)),
+            );
+      if (actions.length > 0) granted.push({ ...entry, actions });
+    }
+    return granted;
+  }
+
+  /** Stage 3. A 401 means "get a token with that scope"; a 403 means "you may not". */
+  private async authorize(
+    registry: RegistryRecord,
+    principal: DataPrincipal,
+    requirement: Requirement,
+  ): Promise<{ reason: string } | Refusal> {
+    if (requirement.kind === 'authenticated')
+      return { reason: `authenticated (${describePrincipal(principal)})` };
+    const view = await this.permissionsOf(registry, principal);
+    const needed: Array<[string, RepositoryAction[] | 'catalog']> =
+      requirement.kind === 'catalog'
+        ? [['*', 'catalog']]
+        : requirement.actions.map((a) => [a, DOCKER_ACTIONS[a] ?? []]);
+    const reasons: string[] = [];
+    for (const [dockerAction, actions] of needed) {
+      let reason: string | undefined;
+      if (actions === 'catalog') {
+        reason = view.catalog();
+      } else if (actions.length > 0) {
+        const repository = requirement.kind === 'repository' ? requirement.repository : '';
+        const parts = actions.map((action) => view.allows(repository, action));
+        reason = parts.every(Boolean) ? parts[0] : undefined;
+      }
+      if (!reason) {
+        return {
+          status: 403,
+          code: 'DENIED',
+          message: 'requested access to the resource is denied',
+          reason: `authz: ${describePrincipal(principal)} may not ${dockerAction} ${requirement.kind === 'repository' ? requirement.repository : 'the catalog'}`,
+        };
+      }
+      reasons.push(reason);
+      if (principal.tokenAccess && !tokenCovers(principal.tokenAccess, requirement, dockerAction)) {
+        return {
+          status: 401,
+          code: 'UNAUTHORIZED',
+          message: `access token lacks the scope for this request, ${AUTH_HELP}`,
+          reason: 'identity: access token scope does not cover the request',
+        };
+      }
+    }
+    return { reason: `authz: ${[...new Set(reasons)].join('; ')}` };
+  }
+
+  /** Stage 3 alone, for a second repository within one request (the source of a mount). */
+  async may(
+    registry: RegistryRecord,
+    principal: DataPrincipal,
+    requirement: Requirement,
+  ): Promise<boolean> {
+    return !('status' in (await this.authorize(registry, principal, requirement)));
+  }
+
+  private anonymousMaySatisfy(registry: RegistryRecord, requirement: Requirement): boolean {
+    if (registry.properties.anonymousPullEnabled !== true) return false;
+    // `/v2/` still answers 401 without credentials, so clients discover the token service.
+    return requirement.kind === 'repository' && requirement.actions.every((a) => a === 'pull');
+  }
+
+  /** `WWW-Authenticate` for a 401, byte-compatible with ACR (no space after the commas). */
+  challenge(facts: Pick<RequestFacts, 'realmBase' | 'registry'>, requirement: Requirement): string {
+    const scope =
+      requirement.kind === 'repository'
+        ? `,scope="${formatScope({ type: 'repository', name: requirement.repository, actions: requirement.actions })}"`
+        : requirement.kind === 'catalog'
+          ? ',scope="registry:catalog:*"'
+          : '';
+    return `Bearer realm="${facts.realmBase}/oauth2/token",service="${facts.registry.loginServer}"${scope}`;
+  }
+
+  private audit(facts: RequestFacts, requirement: Requirement, decision: Decision): void {
+    this.logger.info(
+      {
+        audit: {
+          registry: facts.registry.name,
+          door: 'public',
+          source: facts.source,
+          operation: facts.operation,
+          requirement:
+            requirement.kind === 'repository'
+              ? formatScope({
+                  type: 'repository',
+                  name: requirement.repository,
+                  actions: requirement.actions,
+                })
+              : requirement.kind,
+          principal: decision.allowed ? describePrincipal(decision.principal) : undefined,
+          result: decision.allowed ? 'allowed' : 'refused',
+          status: decision.allowed ? undefined : decision.status,
+          reason: decision.reason,
+        },
+      },
+      'access decision',
+    );
+  }
+}
+
+export interface PermissionView {
+  allows(repository: string, action: RepositoryAction): string | undefined;
+  catalog(): string | undefined;
+}
+
+function unauthorized(why: string): Refusal {
+  return {
+    status: 401,
+    code: 'UNAUTHORIZED',
+    message: `authentication failed: ${why}, ${AUTH_HELP}`,
+    reason: `identity: ${why}`,
+  };
+}
+
+function describePrincipal(principal: DataPrincipal): string {
+  const subject = principal.subject;
+  if (subject.kind === 'anonymous') return 'anonymous';
+  if (subject.kind === 'admin') return `admin user of ${subject.id}`;
+  return subject.usingResource
+    ? `managed identity ${subject.id} used by ${subject.usingResource}`
+    : `principal ${subject.id}`;
+}
+
+function tokenCovers(
+  access: AccessEntry[],
+  requirement: Requirement,
+  dockerAction: string,
+): boolean {
+  if (requirement.kind === 'catalog')
+    return access.some((a) => a.type === 'registry' && a.name === 'catalog');
+  if (requirement.kind !== 'repository') return true;
+  return access.some(
+    (a) =>
+      a.type === 'repository' &&
+      a.name === requirement.repository &&
+      (a.actions.includes(dockerAction) || a.actions.includes('*')),
+  );
+}

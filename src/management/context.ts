@@ -1,0 +1,21 @@
+/**
+ * @module management/context
+ * What the management API's handlers share: the stores, the identity service, the caller check,
+ * and the settings that shape resources (login server suffix, location).
+ */
+import type { IdentityService, Sealer } from '../identity/index.js';
+import type { ControlPlaneStore, MetadataStore } from '../metadata/index.js';
+import type { ArmAuth } from './arm-auth.js';
+
+export interface ManagementContext {
+  metadata: MetadataStore;
+  controlPlane: ControlPlaneStore;
+  identity: IdentityService;
+  auth: ArmAuth;
+  sealer: Sealer;
+  loginServerSuffix: string;
+  /** Location given to resources created without one. */
+  defaultLocation: string;
+  /** Public URL of the management listener (ARM and the identity service). */
+  managementUrl: string;
+}

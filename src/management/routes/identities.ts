@@ -1,0 +1,274 @@
+/**
+ * @module management/routes/identities
+ * User-assigned managed identities (`Microsoft.ManagedIdentity/userAssignedIdentities`), and the
+ * resource records of the types that host managed identities before their own services exist:
+ * container groups, ML workspaces, web apps and registry tasks. Each can hold a system- and/or
+ * user-assigned identity; their behaviour (deploying, running) arrives with their own services.
+ */
+import { randomUUID } from 'node:crypto';
+import { ArmError, armErrors } from '../arm-errors.js';
+import type { ArmRouter } from '../arm-router.js';
+import type { ManagementContext } from '../context.js';
+import { applyIdentity, USER_ASSIGNED_IDENTITY_TYPE } from '../managed-identity.js';
+import { resourceId } from '../resource-id.js';
+import { findRegistry } from './registries.js';
+import { requireResourceGroup, resourceToArm } from './subscriptions.js';
+
+/** Resource types that host managed identities, with the provider path of each. */
+export const IDENTITY_HOST_TYPES = [
+  'Microsoft.ContainerInstance/containerGroups',
+  'Microsoft.MachineLearningServices/workspaces',
+  'Microsoft.Web/sites',
+] as const;
+
+export const TASK_TYPE = 'Microsoft.ContainerRegistry/registries/tasks';
+
+const RESOURCE_NAME = /^[a-zA-Z0-9][-\w.]{0,126}[a-zA-Z0-9_]$|^[a-zA-Z0-9]$/;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function registerIdentityRoutes(router: ArmRouter, context: ManagementContext): void {
+  const { auth, controlPlane } = context;
+  const group = '/subscriptions/:subscriptionId/resourceGroups/:resourceGroup/providers';
+
+  // User-assigned identities: the resource and its principal are made together.
+  const uami = `${group}/${USER_ASSIGNED_IDENTITY_TYPE}`;
+  router.add('GET', uami, async ({ caller, params }) => {
+    await requireResourceGroup(context, params.subscriptionId!, params.resourceGroup!);
+    const all = await controlPlane.listResources({
+      subscriptionId: params.subscriptionId!,
+      resourceGroup: params.resourceGroup!,
+      type: USER_ASSIGNED_IDENTITY_TYPE,
+    });
+    const value = [];
+    for (const resource of all)
+      if (await auth.isAllowed(caller, `${USER_ASSIGNED_IDENTITY_TYPE}/read`, resource.id))
+        value.push(resourceToArm(resource));
+    return { value };
+  });
+  router.add('GET', `${uami}/:name`, async ({ caller, params }) => {
+    const id = resourceId(
+      params.subscriptionId!,
+      params.resourceGroup!,
+      USER_ASSIGNED_IDENTITY_TYPE,
+      params.name!,
+    );
+    await auth.authorize(caller, `${USER_ASSIGNED_IDENTITY_TYPE}/read`, id);
+    const resource = await controlPlane.getResource(id);
+    if (!resource)
+      throw armErrors.notFound(USER_ASSIGNED_IDENTITY_TYPE, params.name!, params.resourceGroup!);
+    return resourceToArm(resource);
+  });
+  router.add('PUT', `${uami}/:name`, async ({ caller, params, body, reply }) => {
+    const id = resourceId(
+      params.subscriptionId!,
+      params.resourceGroup!,
+      USER_ASSIGNED_IDENTITY_TYPE,
+      params.name!,
+    );
+    await auth.authorize(caller, `${USER_ASSIGNED_IDENTITY_TYPE}/write`, id);
+    const rg = await requireResourceGroup(context, params.subscriptionId!, params.resourceGroup!);
+    if (!RESOURCE_NAME.test(params.name!))
+      throw new ArmError(
+        400,
+        'InvalidResourceName',
+        `The resource name '${params.name}' is invalid.`,
+      );
+    const existing = await controlPlane.getResource(id);
+    const input = isObject(body) ? body : {};
+    let properties = existing?.properties;
+    if (!properties) {
+      const subscription = (await controlPlane.getSubscription(params.subscriptionId!))!;
+      const principal = await controlPlane.createPrincipal({
+        objectId: randomUUID(),
+        tenantId: subscription.tenantId,
+        appId: randomUUID(),
+        kind: 'ManagedIdentity',
+        displayName: params.name!,
+        resourceId: id,
+      });
+      properties = {
+        tenantId: principal.tenantId,
+        principalId: principal.objectId,
+        clientId: principal.appId,
+      };
+    }
+    const resource = await controlPlane.putResource({
+      id: existing?.id ?? id,
+      type: USER_ASSIGNED_IDENTITY_TYPE,
+      subscriptionId: params.subscriptionId!,
+      resourceGroup: rg.name,
+      name: existing?.name ?? params.name!,
+      location:
+        typeof input.location === 'string'
+          ? input.location
+          : (rg.location ?? context.defaultLocation),
+      tags: isObject(input.tags) ? (input.tags as Record<string, string>) : (existing?.tags ?? {}),
+      sku: null,
+      identity: null,
+      properties,
+      systemData: null,
+    });
+    reply.code(existing ? 200 : 201);
+    return resourceToArm(resource);
+  });
+  router.add('DELETE', `${uami}/:name`, async ({ caller, params, reply }) => {
+    const id = resourceId(
+      params.subscriptionId!,
+      params.resourceGroup!,
+      USER_ASSIGNED_IDENTITY_TYPE,
+      params.name!,
+    );
+    await auth.authorize(caller, `${USER_ASSIGNED_IDENTITY_TYPE}/delete`, id);
+    await context.identity.removeIdentityOf(id);
+    const deleted = await controlPlane.deleteResource(id);
+    reply.code(deleted ? 200 : 204);
+    return '';
+  });
+
+  // Identity-hosting resources, stored with their identity (and properties as given).
+  for (const type of IDENTITY_HOST_TYPES) {
+    const base = `${group}/${type}`;
+    router.add('GET', base, async ({ caller, params }) => {
+      await requireResourceGroup(context, params.subscriptionId!, params.resourceGroup!);
+      const all = await controlPlane.listResources({
+        subscriptionId: params.subscriptionId!,
+        resourceGroup: params.resourceGroup!,
+        type,
+      });
+      const value = [];
+      for (const resource of all)
+        if (await auth.isAllowed(caller, `${type}/read`, resource.id))
+          value.push(resourceToArm(resource));
+      return { value };
+    });
+    router.add('GET', `${base}/:name`, async ({ caller, params }) => {
+      const id = resourceId(params.subscriptionId!, params.resourceGroup!, type, params.name!);
+      await auth.authorize(caller, `${type}/read`, id);
+      const resource = await controlPlane.getResource(id);
+      if (!resource) throw armErrors.notFound(type, params.name!, params.resourceGroup!);
+      return resourceToArm(resource);
+    });
+    router.add('PUT', `${base}/:name`, async ({ caller, params, body, reply }) => {
+      const id = resourceId(params.subscriptionId!, params.resourceGroup!, type, params.name!);
+      await auth.authorize(caller, `${type}/write`, id);
+      const rg = await requireResourceGroup(context, params.subscriptionId!, params.resourceGroup!);
+      if (!RESOURCE_NAME.test(params.name!))
+        throw new ArmError(
+          400,
+          'InvalidResourceName',
+          `The resource name '${params.name}' is invalid.`,
+        );
+      const existing = await controlPlane.getResource(id);
+      const input = isObject(body) ? body : {};
+      const identity =
+        input.identity !== undefined
+          ? await applyIdentity(context, id, existing?.identity ?? null, input.identity)
+          : (existing?.identity ?? null);
+      const resource = await controlPlane.putResource({
+        id: existing?.id ?? id,
+        type,
+        subscriptionId: params.subscriptionId!,
+        resourceGroup: rg.name,
+        name: existing?.name ?? params.name!,
+        location:
+          typeof input.location === 'string'
+            ? input.location
+            : (rg.location ?? context.defaultLocation),
+        tags: isObject(input.tags)
+          ? (input.tags as Record<string, string>)
+          : (existing?.tags ?? {}),
+        sku: isObject(input.sku) ? input.sku : (existing?.sku ?? null),
+        identity,
+        properties: {
+          ...(isObject(input.properties) ? input.properties : {}),
+          provisioningState: 'Succeeded',
+        },
+        systemData: null,
+      });
+      reply.code(existing ? 200 : 201);
+      return resourceToArm(resource);
+    });
+    router.add('DELETE', `${base}/:name`, async ({ caller, params, reply }) => {
+      const id = resourceId(params.subscriptionId!, params.resourceGroup!, type, params.name!);
+      await auth.authorize(caller, `${type}/delete`, id);
+      await context.identity.removeIdentityOf(id);
+      const deleted = await controlPlane.deleteResource(id);
+      reply.code(deleted ? 200 : 204);
+      return '';
+    });
+  }
+
+  // Registry tasks as identity hosts (the task runner arrives with the tasks work).
+  const tasks = `${group}/Microsoft.ContainerRegistry/registries/:registry/tasks`;
+  router.add('PUT', `${tasks}/:name`, async ({ caller, params, body, reply }) => {
+    const id = resourceId(
+      params.subscriptionId!,
+      params.resourceGroup!,
+      TASK_TYPE,
+      `${params.registry}/${params.name}`,
+    );
+    await auth.authorize(caller, `${TASK_TYPE}/write`, id);
+    const registry = await findRegistry(
+      context,
+      params.subscriptionId!,
+      params.resourceGroup!,
+      params.registry!,
+    );
+    const existing = await controlPlane.getResource(id);
+    const input = isObject(body) ? body : {};
+    const identity =
+      input.identity !== undefined
+        ? await applyIdentity(context, id, existing?.identity ?? null, input.identity)
+        : (existing?.identity ?? null);
+    const resource = await controlPlane.putResource({
+      id: existing?.id ?? id,
+      type: TASK_TYPE,
+      subscriptionId: params.subscriptionId!,
+      resourceGroup: registry.arm!.resourceGroup,
+      name: existing?.name ?? params.name!,
+      location: registry.arm!.location,
+      tags: isObject(input.tags) ? (input.tags as Record<string, string>) : (existing?.tags ?? {}),
+      sku: null,
+      identity,
+      properties: {
+        ...(isObject(input.properties) ? input.properties : {}),
+        provisioningState: 'Succeeded',
+      },
+      systemData: null,
+    });
+    reply.code(existing ? 200 : 201);
+    return resourceToArm(resource);
+  });
+  router.add('GET', `${tasks}/:name`, async ({ caller, params }) => {
+    const id = resourceId(
+      params.subscriptionId!,
+      params.resourceGroup!,
+      TASK_TYPE,
+      `${params.registry}/${params.name}`,
+    );
+    await auth.authorize(caller, `${TASK_TYPE}/read`, id);
+    const resource = await controlPlane.getResource(id);
+    if (!resource)
+      throw armErrors.notFound(
+        TASK_TYPE,
+        `${params.registry}/${params.name}`,
+        params.resourceGroup!,
+      );
+    return resourceToArm(resource);
+  });
+  router.add('DELETE', `${tasks}/:name`, async ({ caller, params, reply }) => {
+    const id = resourceId(
+      params.subscriptionId!,
+      params.resourceGroup!,
+      TASK_TYPE,
+      `${params.registry}/${params.name}`,
+    );
+    await auth.authorize(caller, `${TASK_TYPE}/delete`, id);
+    await context.identity.removeIdentityOf(id);
+    reply.code((await controlPlane.deleteResource(id)) ? 200 : 204);
+    return '';
+  });
+}

@@ -1,0 +1,18 @@
+export { compileCondition, ConditionError, type CompiledCondition } from './abac-condition.js';
+export { actionMatches, permissionAllowsAction, permissionAllowsDataAction } from './actions.js';
+export {
+  DataPermissions,
+  REPOSITORY_ACTIONS,
+  type AssignedRole,
+  type GrantReason,
+  type RepositoryAction,
+  type RoleAssignmentMode,
+} from './data-permissions.js';
+export {
+  BUILT_IN_ROLES,
+  roleById,
+  roleByName,
+  roleDefinitionGuid,
+  type RoleDefinition,
+  type RolePermission,
+} from './roles.js';

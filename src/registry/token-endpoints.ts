@@ -1,0 +1,273 @@
+/**
+ * @module registry/token-endpoints
+ * The registry's token endpoints, byte-compatible with ACR:
+ *
+ * - `POST /oauth2/exchange`  identity-service token -> registry refresh token (`az acr login`)
+ * - `GET  /oauth2/token`     Basic credentials (admin user, service principal, or the null GUID
+ *                            with a refresh token), or none for anonymous pull -> access token
+ * - `POST /oauth2/token`     `grant_type=refresh_token` (or `password`) with scopes -> access token
+ *
+ * Each passes the access decision's identity stage before a token is minted, and grants only
+ * the requested scopes the principal holds right now.
+ */
+import formbody from '@fastify/formbody';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type {
+  AccessDecider,
+  DataPrincipal,
+  RegistryTokens,
+  TokenSubject,
+} from '../access/index.js';
+import { parseScopes } from '../access/index.js';
+import { RegistryError } from '../core/errors.js';
+import type { RegistryRecord } from '../metadata/index.js';
+import type { HostResolver } from './host-resolver.js';
+import { sendRegistryError } from './errors.js';
+import { clientAddress, realmBase } from './request-facts.js';
+
+export interface TokenEndpointOptions {
+  hosts: HostResolver;
+  decider: AccessDecider;
+  tokens: RegistryTokens;
+}
+
+type Form = Record<string, string | string[] | undefined>;
+
+function field(form: Form, name: string): string | undefined {
+  const value = form[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function fields(form: Form, name: string): string[] {
+  const value = form[name];
+  return value === undefined ? [] : Array.isArray(value) ? value : [value];
+}
+
+export async function tokenEndpoints(
+  app: FastifyInstance,
+  options: TokenEndpointOptions,
+): Promise<void> {
+  const { hosts, decider, tokens } = options;
+  await app.register(formbody, { bodyLimit: 64 * 1024 });
+  app.setErrorHandler((error, request, reply) => sendRegistryError(error, request, reply));
+
+  function refuse(
+    registry: RegistryRecord,
+    request: FastifyRequest,
+    refusal: { status: number; code: 'UNAUTHORIZED' | 'DENIED'; message: string; reason: string },
+    operation: string,
+  ): never {
+    request.log.info(
+      {
+        audit: {
+          registry: registry.name,
+          door: 'public',
+          source: clientAddress(request),
+          operation,
+          result: 'refused',
+          status: refusal.status,
+          reason: refusal.reason,
+        },
+      },
+      'access decision',
+    );
+    throw new RegistryError(refusal.code, refusal.message, {
+      status: refusal.status,
+      headers:
+        refusal.status === 401
+          ? {
+              'WWW-Authenticate': decider.challenge(
+                { realmBase: realmBase(request), registry },
+                { kind: 'authenticated' },
+              ),
+            }
+          : {},
+    });
+  }
+
+  function allowed(
+    registry: RegistryRecord,
+    request: FastifyRequest,
+    principal: DataPrincipal,
+    operation: string,
+    detail: string,
+  ): void {
+    request.log.info(
+      {
+        audit: {
+          registry: registry.name,
+          door: 'public',
+          source: clientAddress(request),
+          operation,
+          result: 'allowed',
+          principal: principal.subject.id,
+          reason: detail,
+        },
+      },
+      'access decision',
+    );
+  }
+
+  function checkService(registry: RegistryRecord, service: string | undefined): void {
+    if (service === undefined) return;
+    const known = [registry.loginServer, ...registry.aliases].map((h) => h.toLowerCase());
+    if (!known.includes(service.toLowerCase())) {
+      throw new RegistryError(
+        'UNAUTHORIZED',
+        `the token service '${service}' is not this registry '${registry.loginServer}'`,
+        { status: 401 },
+      );
+    }
+  }
+
+  /** Access token for what the principal may do of `scopes`; 401 when nothing asked is allowed. */
+  async function issueAccess(
+    registry: RegistryRecord,
+    request: FastifyRequest,
+    principal: DataPrincipal,
+    scopes: string[],
+    reply: FastifyReply,
+    operation: string,
+  ) {
+    const requested = parseScopes(scopes);
+    const granted = await decider.grant(registry, principal, requested);
+    if (requested.length > 0 && granted.length === 0) {
+      refuse(
+        registry,
+        request,
+        {
+          status: 401,
+          code: 'UNAUTHORIZED',
+          message: 'requested access to the resource is denied',
+          reason: `authz: none of ${scopes.join(' ')} is allowed`,
+        },
+        operation,
+      );
+    }
+    allowed(
+      registry,
+      request,
+      principal,
+      operation,
+      `granted ${granted.map((g) => `${g.type}:${g.name}:${g.actions.join(',')}`).join(' ') || 'login'}`,
+    );
+    const accessToken = await tokens.accessToken(principal.subject, registry.loginServer, granted);
+    reply.header('Cache-Control', 'no-store');
+    return { access_token: accessToken };
+  }
+
+  app.get<{ Querystring: { service?: string; scope?: string | string[] } }>(
+    '/oauth2/token',
+    async (request, reply) => {
+      const registry = await hosts.resolve(request.headers.host);
+      checkService(registry, request.query.service);
+      const scopes = fields(request.query as Form, 'scope');
+      const identified = await decider.identify(registry, request.headers.authorization, false);
+      if ('status' in identified) refuse(registry, request, identified, 'GET /oauth2/token');
+      if (
+        identified.subject.kind === 'anonymous' &&
+        registry.properties.anonymousPullEnabled !== true
+      ) {
+        refuse(
+          registry,
+          request,
+          {
+            status: 401,
+            code: 'UNAUTHORIZED',
+            message:
+              'authentication required, visit https://aka.ms/acr/authorization for more information.',
+            reason: 'identity: no credential',
+          },
+          'GET /oauth2/token',
+        );
+      }
+      return issueAccess(registry, request, identified, scopes, reply, 'GET /oauth2/token');
+    },
+  );
+
+  app.post<{ Body: Form }>('/oauth2/token', async (request, reply) => {
+    const registry = await hosts.resolve(request.headers.host);
+    const form = request.body ?? {};
+    checkService(registry, field(form, 'service'));
+    const grantType = field(form, 'grant_type');
+    let identified: Awaited<ReturnType<AccessDecider['identify']>>;
+    if (grantType === 'refresh_token') {
+      const refreshToken = field(form, 'refresh_token');
+      if (!refreshToken)
+        throw new RegistryError('UNAUTHORIZED', 'refresh_token is required', { status: 400 });
+      identified = await decider.identifyRefreshToken(registry, refreshToken);
+    } else if (grantType === 'password') {
+      const username = field(form, 'username') ?? field(form, 'client_id') ?? '';
+      const basic = `Basic ${Buffer.from(`${username}:${field(form, 'password') ?? ''}`).toString('base64')}`;
+      identified = await decider.identify(registry, basic, false);
+    } else {
+      throw new RegistryError('UNSUPPORTED', `unsupported grant_type '${grantType ?? ''}'`, {
+        status: 400,
+      });
+    }
+    if ('status' in identified) refuse(registry, request, identified, 'POST /oauth2/token');
+    if (identified.subject.kind === 'anonymous')
+      refuse(
+        registry,
+        request,
+        {
+          status: 401,
+          code: 'UNAUTHORIZED',
+          message: 'authentication required',
+          reason: 'identity: no credential',
+        },
+        'POST /oauth2/token',
+      );
+    return issueAccess(
+      registry,
+      request,
+      identified,
+      fields(form, 'scope'),
+      reply,
+      'POST /oauth2/token',
+    );
+  });
+
+  app.post<{ Body: Form }>('/oauth2/exchange', async (request, reply) => {
+    const registry = await hosts.resolve(request.headers.host);
+    const form = request.body ?? {};
+    checkService(registry, field(form, 'service'));
+    const grantType = field(form, 'grant_type');
+    if (grantType !== 'access_token' && grantType !== 'access_token_refresh_token') {
+      throw new RegistryError('UNSUPPORTED', `unsupported grant_type '${grantType ?? ''}'`, {
+        status: 400,
+      });
+    }
+    const accessToken = field(form, 'access_token');
+    if (!accessToken)
+      throw new RegistryError('UNAUTHORIZED', 'access_token is required', { status: 400 });
+    const identified = await decider.identifyExchange(registry, accessToken);
+    if ('status' in identified) refuse(registry, request, identified, 'POST /oauth2/exchange');
+    const tenant = field(form, 'tenant');
+    if (
+      tenant &&
+      identified.subject.kind === 'aad' &&
+      identified.subject.tenant !== tenant.toLowerCase()
+    ) {
+      refuse(
+        registry,
+        request,
+        {
+          status: 401,
+          code: 'UNAUTHORIZED',
+          message: 'the token was issued for another tenant',
+          reason: 'identity: tenant mismatch',
+        },
+        'POST /oauth2/exchange',
+      );
+    }
+    allowed(registry, request, identified, 'POST /oauth2/exchange', 'refresh token issued');
+    reply.header('Cache-Control', 'no-store');
+    return {
+      refresh_token: await tokens.refreshToken(
+        identified.subject as TokenSubject,
+        registry.loginServer,
+      ),
+    };
+  });
+}

@@ -1,0 +1,126 @@
+/**
+ * @module server/platform
+ * Everything one Breakwater process holds, built once: the stores, the signing keys, the
+ * identity service, the registry's token service, the access decision and the management
+ * context. Listeners (server.ts) and HTTP tests (inject) are built on top of it.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { AccessDecider, RegistryTokens } from '../access/index.js';
+import type { BreakwaterConfig } from '../config/config.js';
+import { IdentityService, IdentityTokens, Sealer, SigningKeys } from '../identity/index.js';
+import { ArmAuth, type ManagementContext } from '../management/index.js';
+import { openSqliteStores, type ControlPlaneStore, type MetadataStore } from '../metadata/index.js';
+import { HostResolver, OciRegistry } from '../registry/index.js';
+import { FilesystemBlobStore, type BlobStore } from '../storage/index.js';
+
+/** The registry audience ACR's SDKs and the CLI ask the identity service for. */
+export const ACR_AUDIENCE = 'https://containerregistry.azure.net';
+
+export interface Platform {
+  config: BreakwaterConfig;
+  logger: Logger;
+  metadata: MetadataStore;
+  controlPlane: ControlPlaneStore;
+  blobs: BlobStore;
+  registry: OciRegistry;
+  hosts: HostResolver;
+  identityKeys: SigningKeys;
+  identity: IdentityService;
+  registryTokens: RegistryTokens;
+  decider: AccessDecider;
+  management: ManagementContext;
+  /** The management listener's public URL, once known (its port may be chosen at bind time). */
+  setManagementUrl(url: string): void;
+  close(): Promise<void>;
+}
+
+export function createLogger(config: Pick<BreakwaterConfig, 'logLevel'>): Logger {
+  return pino({ level: config.logLevel, base: { service: 'breakwater' } });
+}
+
+/**
+ * Opens the embedded stores (SQLite + filesystem) and keys under the data directory.
+ * `managementUrl` is the public URL of the management listener (the identity authority); when
+ * the listener binds port 0 it is set again after binding.
+ */
+export async function createPlatform(
+  config: BreakwaterConfig,
+  logger: Logger,
+  managementUrl = config.managementUrl || 'https://127.0.0.1:8443',
+): Promise<Platform> {
+  await mkdir(config.data, { recursive: true });
+  const { metadata, controlPlane } = await openSqliteStores(join(config.data, 'metadata.db'));
+  const blobs = await FilesystemBlobStore.open(join(config.data, 'storage'));
+  const keysDirectory = join(config.data, 'keys');
+  const identityKeys = await SigningKeys.open(keysDirectory, 'identity');
+  const registryKeys = await SigningKeys.open(keysDirectory, 'registry');
+  const sealer = await Sealer.open(keysDirectory);
+
+  const audiences = {
+    arm: [
+      ...new Set([
+        config.armAudience,
+        'https://management.azure.com/',
+        'https://management.core.windows.net/',
+      ]),
+    ],
+    acr: [ACR_AUDIENCE],
+    graph: [`${managementUrl}/`],
+  };
+  // Which identities a resource holds: registries keep their envelope in the metadata store.
+  const resourceIdentity = async (resourceId: string) => {
+    const resource = await controlPlane.getResource(resourceId);
+    if (resource) return resource.identity;
+    const name = resourceId.split('/').at(-1);
+    const registry = name ? await metadata.getRegistryByName(name) : undefined;
+    return registry?.arm?.resourceId.toLowerCase() === resourceId.toLowerCase()
+      ? registry.arm.identity
+      : null;
+  };
+  const endpoints = { managementUrl };
+  const identity = new IdentityService(
+    controlPlane,
+    new IdentityTokens(identityKeys, () => endpoints.managementUrl),
+    audiences,
+    resourceIdentity,
+  );
+  const registryTokens = new RegistryTokens(registryKeys);
+  const decider = new AccessDecider(controlPlane, identity, registryTokens, logger);
+  const registry = new OciRegistry(metadata, blobs, { maxManifestBytes: config.maxManifestBytes });
+  const hosts = new HostResolver(metadata, config.loginServerSuffix);
+  const management: ManagementContext = {
+    metadata,
+    controlPlane,
+    identity,
+    auth: new ArmAuth(identity, controlPlane),
+    sealer,
+    loginServerSuffix: config.loginServerSuffix,
+    defaultLocation: config.location,
+    managementUrl,
+  };
+  return {
+    config,
+    logger,
+    metadata,
+    controlPlane,
+    blobs,
+    registry,
+    hosts,
+    identityKeys,
+    identity,
+    registryTokens,
+    decider,
+    management,
+    setManagementUrl(url: string) {
+      endpoints.managementUrl = url;
+      management.managementUrl = url;
+      audiences.graph.splice(0, audiences.graph.length, `${url}/`);
+    },
+    async close() {
+      await blobs.close();
+      await metadata.close();
+    },
+  };
+}
