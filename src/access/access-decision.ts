@@ -21,11 +21,14 @@ import {
   type AssignedRole,
   type RepositoryAction,
   type RoleAssignmentMode,
+  scopeMapAllows,
+  SYSTEM_SCOPE_MAPS,
 } from '../rbac/index.js';
 import { RegistryTokenError, type RegistryTokens, type TokenSubject } from './registry-tokens.js';
 import { DOCKER_ACTIONS, formatScope, type AccessEntry } from './scopes.js';
 
 export const NULL_GUID = '00000000-0000-0000-0000-000000000000';
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ANONYMOUS: TokenSubject = { kind: 'anonymous', id: 'anonymous' };
 const AUTH_HELP = 'visit https://aka.ms/acr/authorization for more information.';
 
@@ -52,7 +55,13 @@ export interface DataPrincipal {
   /** From a Bearer access token: the most it may do, whatever roles say. */
   tokenAccess?: AccessEntry[];
   /** How the caller proved who it is (for the audit record). */
-  via: 'access token' | 'refresh token' | 'admin password' | 'client secret' | 'anonymous';
+  via:
+    | 'access token'
+    | 'refresh token'
+    | 'admin password'
+    | 'client secret'
+    | 'token password'
+    | 'anonymous';
 }
 
 export type Decision =
@@ -186,6 +195,10 @@ export class AccessDecider {
       }
       return unauthorized('invalid admin user password');
     }
+    // Repository tokens log in with their own name (never a GUID, unlike application ids).
+    if (!GUID.test(username) && registry.arm) {
+      return this.identifyRepositoryToken(registry, username, password);
+    }
     const authenticated = await this.identity.authenticate(username.toLowerCase(), password);
     if (authenticated) {
       const { principal, secretId } = authenticated;
@@ -193,6 +206,31 @@ export class AccessDecider {
         subject: { kind: 'aad', id: principal.objectId, tenant: principal.tenantId, secretId },
         via: 'client secret',
       };
+    }
+    return unauthorized('invalid username or password');
+  }
+
+  private async identifyRepositoryToken(
+    registry: RegistryRecord,
+    name: string,
+    password: string,
+  ): Promise<DataPrincipal | Refusal> {
+    const token = await this.controlPlane.getResource(`${registry.arm!.resourceId}/tokens/${name}`);
+    if (!token) return unauthorized('invalid username or password');
+    if (token.properties.status !== 'enabled')
+      return unauthorized(`the token '${name}' is disabled`);
+    for (const stored of tokenPasswords(token.properties)) {
+      if (stored.expiry && Date.parse(stored.expiry) <= Date.now()) continue;
+      if (await verifySecret(password, stored.hash)) {
+        return {
+          subject: {
+            kind: 'token',
+            id: token.id,
+            secretId: `${stored.name}@${stored.creationTime}`,
+          },
+          via: 'token password',
+        };
+      }
     }
     return unauthorized('invalid username or password');
   }
@@ -223,6 +261,19 @@ export class AccessDecider {
       return registry.properties.anonymousPullEnabled === true
         ? undefined
         : unauthorized('anonymous pull is disabled');
+    }
+    if (subject.kind === 'token') {
+      const token = await this.controlPlane.getResource(subject.id);
+      if (!token || token.properties.status !== 'enabled')
+        return unauthorized('the token was deleted or disabled');
+      const [name, creationTime] = (subject.secretId ?? '').split('@');
+      const password = tokenPasswords(token.properties).find(
+        (p) => p.name === name && p.creationTime === creationTime,
+      );
+      if (!password || (password.expiry && Date.parse(password.expiry) <= Date.now())) {
+        return unauthorized('the token password was regenerated, deleted or has expired');
+      }
+      return undefined;
     }
     if (subject.kind === 'admin') {
       if (registry.properties.adminUserEnabled !== true)
@@ -289,6 +340,16 @@ export class AccessDecider {
     const subject = principal.subject;
     if (subject.kind === 'admin')
       return { allows: () => 'admin user', catalog: () => 'admin user' };
+    if (subject.kind === 'token') {
+      const token = await this.controlPlane.getResource(subject.id);
+      const actions = token ? await this.scopeMapActions(String(token.properties.scopeMapId)) : [];
+      const reason = `scope map of token ${subject.id.split('/').at(-1)}`;
+      return {
+        allows: (repository, action) =>
+          scopeMapAllows(actions, repository, action) ? reason : undefined,
+        catalog: () => (scopeMapAllows(actions, '*', 'metadata/read') ? reason : undefined),
+      };
+    }
     if (subject.kind === 'anonymous') {
       const enabled = registry.properties.anonymousPullEnabled === true;
       return {
@@ -318,6 +379,13 @@ export class AccessDecider {
       allows: (repository, action) => describe(permissions.allows(repository, action)),
       catalog: () => describe(permissions.allowsCatalog()),
     };
+  }
+
+  private async scopeMapActions(scopeMapId: string): Promise<string[]> {
+    const name = scopeMapId.split('/').at(-1) ?? '';
+    if (SYSTEM_SCOPE_MAPS[name]) return SYSTEM_SCOPE_MAPS[name].actions;
+    const map = await this.controlPlane.getResource(scopeMapId);
+    return map ? (map.properties.actions as string[]) : [];
   }
 
   /** The Docker scopes of `requested` that the principal holds now (token endpoint grants). */
@@ -459,6 +527,7 @@ function describePrincipal(principal: DataPrincipal): string {
   const subject = principal.subject;
   if (subject.kind === 'anonymous') return 'anonymous';
   if (subject.kind === 'admin') return `admin user of ${subject.id}`;
+  if (subject.kind === 'token') return `token ${subject.id.split('/').at(-1)}`;
   return subject.usingResource
     ? `managed identity ${subject.id} used by ${subject.usingResource}`
     : `principal ${subject.id}`;
@@ -478,4 +547,15 @@ function tokenCovers(
       a.name === requirement.repository &&
       (a.actions.includes(dockerAction) || a.actions.includes('*')),
   );
+}
+
+interface TokenPassword {
+  name: string;
+  creationTime: string;
+  expiry: string | null;
+  hash: string;
+}
+
+function tokenPasswords(properties: Record<string, unknown>): TokenPassword[] {
+  return (properties.credentials as { passwords?: TokenPassword[] } | undefined)?.passwords ?? [];
 }

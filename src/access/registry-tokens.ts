@@ -19,9 +19,10 @@ export const ACCESS_TOKEN_SECONDS = 75 * 60;
 export interface TokenSubject {
   /**
    * `aad`: a service principal or managed identity (role-based); `admin`: the admin user;
-   * `anonymous`: nobody, while the registry allows anonymous pull.
+   * `anonymous`: nobody, while the registry allows anonymous pull; `token`: a repository token
+   * (id = the token's resource id), limited by its scope map.
    */
-  kind: 'aad' | 'admin' | 'anonymous';
+  kind: 'aad' | 'admin' | 'anonymous' | 'token';
   /** Object id (aad) or registry name (admin). */
   id: string;
   tenant?: string;
@@ -103,7 +104,7 @@ export class RegistryTokens {
       );
       if (payload.grant_type !== grantType)
         throw new RegistryTokenError(`not a ${grantType.replace('_', ' ')}`);
-      if (!payload.sbj || !['aad', 'admin', 'anonymous'].includes(payload.sbj.kind)) {
+      if (!payload.sbj || !['aad', 'admin', 'anonymous', 'token'].includes(payload.sbj.kind)) {
         throw new RegistryTokenError('token has no subject');
       }
       return payload;

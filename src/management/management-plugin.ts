@@ -16,6 +16,7 @@ import { registerAuthorizationRoutes } from './routes/authorization.js';
 import { registerIdentityRoutes } from './routes/identities.js';
 import { registerRegistryRoutes } from './routes/registries.js';
 import { registerSubscriptionRoutes } from './routes/subscriptions.js';
+import { registerTokenRoutes } from './routes/tokens.js';
 
 export interface ManagementPluginOptions {
   context: ManagementContext;
@@ -58,6 +59,7 @@ export async function managementPlugin(
   registerRegistryRoutes(router, context);
   registerAuthorizationRoutes(router, context);
   registerIdentityRoutes(router, context);
+  registerTokenRoutes(router, context);
 
   async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const url = new URL(request.url, 'https://management.invalid');

@@ -16,3 +16,9 @@ export {
   type RoleDefinition,
   type RolePermission,
 } from './roles.js';
+export {
+  parseScopeMapAction,
+  scopeMapAllows,
+  ScopeMapError,
+  SYSTEM_SCOPE_MAPS,
+} from './scope-map.js';

@@ -12,6 +12,8 @@ import { join, resolve } from 'node:path';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 export const BIN = join(REPO_ROOT, 'bin', 'breakwater.js');
+/** The Node flags the bin's shebang and `npm start` run the server with. */
+export const NODE_FLAGS = ['--max-semi-space-size=4'];
 
 export interface RunningServer {
   /** e.g. `http://127.0.0.1:41234` */
@@ -65,6 +67,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const child = spawn(
     process.execPath,
     [
+      ...NODE_FLAGS,
       BIN,
       'serve',
       '--data',
