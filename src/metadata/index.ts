@@ -1,4 +1,5 @@
 export type * from './metadata-store.js';
+export { ALL_ENABLED } from './metadata-store.js';
 export * from './control-plane-store.js';
 export { KyselyControlPlaneStore } from './kysely-control-plane-store.js';
 export { KyselyMetadataStore } from './kysely-metadata-store.js';

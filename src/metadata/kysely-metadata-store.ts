@@ -3,8 +3,13 @@
  * MetadataStore over Kysely: the same queries serve SQLite and PostgreSQL.
  */
 import { randomUUID } from 'node:crypto';
-import { Migrator, type Kysely, type Transaction } from 'kysely';
+import { Migrator, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
+import { ALL_ENABLED } from './metadata-store.js';
 import type {
+  AttributeTarget,
+  ChangeableAttributes,
+  ManifestInfo,
+  RepositoryInfo,
   RegistryArmEnvelope,
   RegistryUpdate,
   ManifestRecord,
@@ -232,6 +237,7 @@ export class KyselyMetadataStore implements MetadataStore {
       .selectFrom('repositories')
       .select('name')
       .where('registry_id', '=', registryId)
+      .where((eb) => listed(eb))
       .orderBy('name');
     if (page.last !== undefined) query = query.where('name', '>', page.last);
     if (page.limit !== undefined) query = query.limit(page.limit);
@@ -519,6 +525,7 @@ export class KyselyMetadataStore implements MetadataStore {
       .select('name')
       .where('registry_id', '=', registryId)
       .where('repository', '=', repository)
+      .where((eb) => listed(eb))
       .orderBy('name');
     if (page.last !== undefined) query = query.where('name', '>', page.last);
     if (page.limit !== undefined) query = query.limit(page.limit);
@@ -528,12 +535,214 @@ export class KyselyMetadataStore implements MetadataStore {
   async listTagRecords(registryId: string, repository: string): Promise<TagRecord[]> {
     const rows = await this.db
       .selectFrom('tags')
-      .select(['name', 'digest', 'updated_at'])
+      .select(['name', 'digest', 'updated_at', 'attributes'])
       .where('registry_id', '=', registryId)
       .where('repository', '=', repository)
       .orderBy('name')
       .execute();
-    return rows.map((r) => ({ name: r.name, digest: r.digest, updatedAt: r.updated_at }));
+    return rows.map(toTagRecord);
+  }
+
+  async getTagRecord(
+    registryId: string,
+    repository: string,
+    tag: string,
+  ): Promise<TagRecord | undefined> {
+    const row = await this.db
+      .selectFrom('tags')
+      .select(['name', 'digest', 'updated_at', 'attributes'])
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .where('name', '=', tag)
+      .executeTakeFirst();
+    return row ? toTagRecord(row) : undefined;
+  }
+
+  async getRepositoryInfo(
+    registryId: string,
+    repository: string,
+  ): Promise<RepositoryInfo | undefined> {
+    const row = await this.db
+      .selectFrom('repositories')
+      .selectAll()
+      .where('registry_id', '=', registryId)
+      .where('name', '=', repository)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const scope = (table: 'manifests' | 'tags') =>
+      this.db
+        .selectFrom(table)
+        .where('registry_id', '=', registryId)
+        .where('repository', '=', repository);
+    const manifests = await scope('manifests')
+      .select((eb) => [eb.fn.countAll<number>().as('count'), eb.fn.max('created_at').as('latest')])
+      .executeTakeFirst();
+    const tags = await scope('tags')
+      .select((eb) => [eb.fn.countAll<number>().as('count'), eb.fn.max('updated_at').as('latest')])
+      .executeTakeFirst();
+    const times = [row.created_at, manifests?.latest, tags?.latest].filter(
+      (t): t is string => typeof t === 'string',
+    );
+    return {
+      name: row.name,
+      createdAt: row.created_at,
+      lastUpdateTime: times.sort().at(-1) ?? row.created_at,
+      manifestCount: Number(manifests?.count ?? 0),
+      tagCount: Number(tags?.count ?? 0),
+      attributes: parseAttributes(row.attributes),
+    };
+  }
+
+  async listManifestInfos(registryId: string, repository: string): Promise<ManifestInfo[]> {
+    const rows = await this.db
+      .selectFrom('manifests')
+      .select(['digest', 'media_type', 'artifact_type', 'size', 'created_at', 'attributes'])
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .orderBy('created_at')
+      .execute();
+    const tags = await this.listTagRecords(registryId, repository);
+    return rows.map((row) => ({
+      digest: row.digest,
+      mediaType: row.media_type,
+      artifactType: row.artifact_type,
+      size: Number(row.size),
+      createdAt: row.created_at,
+      tags: tags.filter((t) => t.digest === row.digest).map((t) => t.name),
+      attributes: parseAttributes(row.attributes),
+    }));
+  }
+
+  async getAttributes(
+    registryId: string,
+    repository: string,
+    target: AttributeTarget,
+  ): Promise<ChangeableAttributes | undefined> {
+    const row = await this.attributeQuery(
+      this.db,
+      registryId,
+      repository,
+      target,
+    ).executeTakeFirst();
+    return row ? parseAttributes(row.attributes) : undefined;
+  }
+
+  private attributeQuery(
+    db: Kysely<Database> | Transaction<Database>,
+    registryId: string,
+    repository: string,
+    target: AttributeTarget,
+  ) {
+    if (target.kind === 'repository') {
+      return db
+        .selectFrom('repositories')
+        .select('attributes')
+        .where('registry_id', '=', registryId)
+        .where('name', '=', repository);
+    }
+    if (target.kind === 'manifest') {
+      return db
+        .selectFrom('manifests')
+        .select('attributes')
+        .where('registry_id', '=', registryId)
+        .where('repository', '=', repository)
+        .where('digest', '=', target.digest);
+    }
+    return db
+      .selectFrom('tags')
+      .select('attributes')
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .where('name', '=', target.tag);
+  }
+
+  async updateAttributes(
+    registryId: string,
+    repository: string,
+    target: AttributeTarget,
+    change: Partial<ChangeableAttributes>,
+  ): Promise<ChangeableAttributes | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await this.attributeQuery(trx, registryId, repository, target).executeTakeFirst();
+      if (!row) return undefined;
+      const next = { ...parseAttributes(row.attributes), ...change };
+      const text = serializeAttributes(next);
+      if (target.kind === 'repository') {
+        await trx
+          .updateTable('repositories')
+          .set({ attributes: text })
+          .where('registry_id', '=', registryId)
+          .where('name', '=', repository)
+          .execute();
+      } else if (target.kind === 'manifest') {
+        await trx
+          .updateTable('manifests')
+          .set({ attributes: text })
+          .where('registry_id', '=', registryId)
+          .where('repository', '=', repository)
+          .where('digest', '=', target.digest)
+          .execute();
+      } else {
+        await trx
+          .updateTable('tags')
+          .set({ attributes: text })
+          .where('registry_id', '=', registryId)
+          .where('repository', '=', repository)
+          .where('name', '=', target.tag)
+          .execute();
+      }
+      return next;
+    });
+  }
+
+  async deleteRepository(
+    registryId: string,
+    repository: string,
+  ): Promise<{ manifestsDeleted: string[]; tagsDeleted: string[] } | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const exists = await trx
+        .selectFrom('repositories')
+        .select('name')
+        .where('registry_id', '=', registryId)
+        .where('name', '=', repository)
+        .executeTakeFirst();
+      if (!exists) return undefined;
+      const manifests = await trx
+        .selectFrom('manifests')
+        .select('digest')
+        .where('registry_id', '=', registryId)
+        .where('repository', '=', repository)
+        .execute();
+      const tags = await trx
+        .selectFrom('tags')
+        .select('name')
+        .where('registry_id', '=', registryId)
+        .where('repository', '=', repository)
+        .execute();
+      for (const table of [
+        'tags',
+        'manifest_children',
+        'manifest_blobs',
+        'manifests',
+        'repository_blobs',
+        'uploads',
+      ] as const) {
+        await trx
+          .deleteFrom(table)
+          .where('registry_id', '=', registryId)
+          .where('repository', '=', repository)
+          .execute();
+      }
+      await trx
+        .deleteFrom('repositories')
+        .where('registry_id', '=', registryId)
+        .where('name', '=', repository)
+        .execute();
+      return {
+        manifestsDeleted: manifests.map((m) => m.digest),
+        tagsDeleted: tags.map((t) => t.name),
+      };
+    });
   }
 
   async listReferrers(
@@ -621,6 +830,44 @@ export class KyselyMetadataStore implements MetadataStore {
   async close(): Promise<void> {
     await this.db.destroy();
   }
+}
+
+/** Stored with a fixed key order, so `"listEnabled":false` can be matched in SQL. */
+function serializeAttributes(attributes: ChangeableAttributes): string | null {
+  const { deleteEnabled, writeEnabled, readEnabled, listEnabled } = attributes;
+  if (deleteEnabled && writeEnabled && readEnabled && listEnabled) return null;
+  return JSON.stringify({ deleteEnabled, writeEnabled, readEnabled, listEnabled });
+}
+
+function parseAttributes(text: string | null): ChangeableAttributes {
+  return text
+    ? { ...ALL_ENABLED, ...(JSON.parse(text) as Partial<ChangeableAttributes>) }
+    : { ...ALL_ENABLED };
+}
+
+/** Rows that listings show: not marked `listEnabled: false`. */
+function listed(
+  eb: ExpressionBuilder<Database, 'repositories'> | ExpressionBuilder<Database, 'tags'>,
+) {
+  const builder = eb as ExpressionBuilder<Database, 'tags'>;
+  return builder.or([
+    builder('attributes', 'is', null),
+    builder('attributes', 'not like', '%"listEnabled":false%'),
+  ]);
+}
+
+function toTagRecord(row: {
+  name: string;
+  digest: string;
+  updated_at: string;
+  attributes: string | null;
+}): TagRecord {
+  return {
+    name: row.name,
+    digest: row.digest,
+    updatedAt: row.updated_at,
+    attributes: parseAttributes(row.attributes),
+  };
 }
 
 function parseJson<T>(text: string | null): T | null {

@@ -102,10 +102,48 @@ export interface Page {
   last?: string;
 }
 
+/** ACR's changeableAttributes: the locks on a repository, manifest or tag. */
+export interface ChangeableAttributes {
+  deleteEnabled: boolean;
+  writeEnabled: boolean;
+  readEnabled: boolean;
+  listEnabled: boolean;
+}
+
+export const ALL_ENABLED: ChangeableAttributes = {
+  deleteEnabled: true,
+  writeEnabled: true,
+  readEnabled: true,
+  listEnabled: true,
+};
+
+export type AttributeTarget =
+  { kind: 'repository' } | { kind: 'manifest'; digest: string } | { kind: 'tag'; tag: string };
+
 export interface TagRecord {
   name: string;
   digest: string;
   updatedAt: string;
+  attributes: ChangeableAttributes;
+}
+
+export interface RepositoryInfo {
+  name: string;
+  createdAt: string;
+  lastUpdateTime: string;
+  manifestCount: number;
+  tagCount: number;
+  attributes: ChangeableAttributes;
+}
+
+export interface ManifestInfo {
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  size: number;
+  createdAt: string;
+  tags: string[];
+  attributes: ChangeableAttributes;
 }
 
 export interface MetadataStore {
@@ -168,7 +206,30 @@ export interface MetadataStore {
   deleteManifest(registryId: string, repository: string, digest: string): Promise<boolean>;
   deleteTag(registryId: string, repository: string, tag: string): Promise<boolean>;
   listTags(registryId: string, repository: string, page?: Page): Promise<string[]>;
+  /** Every tag with its digest and locks (including unlisted ones). */
   listTagRecords(registryId: string, repository: string): Promise<TagRecord[]>;
+  getTagRecord(registryId: string, repository: string, tag: string): Promise<TagRecord | undefined>;
+
+  // Repository metadata and locks (ACR's /acr/v1 API)
+  getRepositoryInfo(registryId: string, repository: string): Promise<RepositoryInfo | undefined>;
+  listManifestInfos(registryId: string, repository: string): Promise<ManifestInfo[]>;
+  getAttributes(
+    registryId: string,
+    repository: string,
+    target: AttributeTarget,
+  ): Promise<ChangeableAttributes | undefined>;
+  /** Changes some locks; resolves the result, or undefined when the target does not exist. */
+  updateAttributes(
+    registryId: string,
+    repository: string,
+    target: AttributeTarget,
+    change: Partial<ChangeableAttributes>,
+  ): Promise<ChangeableAttributes | undefined>;
+  /** Deletes a repository with its manifests, tags and blob links. */
+  deleteRepository(
+    registryId: string,
+    repository: string,
+  ): Promise<{ manifestsDeleted: string[]; tagsDeleted: string[] } | undefined>;
   listReferrers(
     registryId: string,
     repository: string,

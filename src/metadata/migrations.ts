@@ -232,6 +232,14 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  '0003_changeable_attributes': {
+    async up(db: Kysely<unknown>) {
+      // ACR's changeableAttributes (repository locks): JSON, null = every operation enabled.
+      for (const table of ['repositories', 'manifests', 'tags']) {
+        await db.schema.alterTable(table).addColumn('attributes', 'text').execute();
+      }
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

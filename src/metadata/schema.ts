@@ -124,6 +124,7 @@ export interface RepositoriesTable {
   registry_id: string;
   name: string;
   created_at: string;
+  attributes: string | null;
 }
 
 export interface BlobsTable {
@@ -150,6 +151,7 @@ export interface ManifestsTable {
   subject: string | null;
   annotations: string | null;
   created_at: string;
+  attributes: string | null;
 }
 
 export interface ManifestBlobsTable {
@@ -172,6 +174,7 @@ export interface TagsTable {
   name: string;
   digest: string;
   updated_at: string;
+  attributes: string | null;
 }
 
 export interface UploadsTable {

@@ -10,6 +10,7 @@ import { baseMediaType } from '../core/media-types.js';
 import { isValidTag } from '../core/reference.js';
 import type { RegistryRecord } from '../metadata/index.js';
 import type { AccessDecider, DataPrincipal, Requirement } from '../access/index.js';
+import { registerAcrMetadataApi } from './acr-metadata-api.js';
 import { sendRegistryError } from './errors.js';
 import { clientAddress, realmBase } from './request-facts.js';
 import type { HostResolver } from './host-resolver.js';
@@ -157,6 +158,9 @@ export async function dataPlanePlugin(
     url: '/v2/*',
     handler: dispatch,
   });
+
+  // ACR's metadata API (/acr/v1/) shares the body handling and error serialiser.
+  registerAcrMetadataApi(app, { registry: oci, hosts, decider });
 
   // Handlers
 

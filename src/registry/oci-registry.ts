@@ -10,6 +10,7 @@ import { digestOf, parseDigest } from '../core/digest.js';
 import { RegistryError } from '../core/errors.js';
 import { parseManifest } from '../core/manifest.js';
 import { MediaType } from '../core/media-types.js';
+import { Locks } from './locks.js';
 import { parseReference, type Reference } from '../core/reference.js';
 import type { ManifestRecord, MetadataStore, RegistryRecord } from '../metadata/index.js';
 import type { BlobStore, ByteRange } from '../storage/index.js';
@@ -44,11 +45,15 @@ export interface ReferrersIndex {
 }
 
 export class OciRegistry {
+  private readonly locks: Locks;
+
   constructor(
     readonly metadata: MetadataStore,
     readonly blobs: BlobStore,
     readonly limits: RegistryLimits = DEFAULT_LIMITS,
-  ) {}
+  ) {
+    this.locks = new Locks(metadata);
+  }
 
   // Blobs
 
@@ -63,6 +68,7 @@ export class OciRegistry {
     if (size === undefined) {
       throw new RegistryError('BLOB_UNKNOWN', undefined, { detail: { digest } });
     }
+    await this.locks.check(registry, repository, 'read');
     return { digest, size };
   }
 
@@ -76,6 +82,7 @@ export class OciRegistry {
    */
   async deleteBlob(registry: RegistryRecord, repository: string, digest: string): Promise<void> {
     parseDigest(digest);
+    await this.locks.check(registry, repository, 'delete');
     if (!(await this.metadata.unlinkBlob(registry.id, repository, digest))) {
       throw new RegistryError('BLOB_UNKNOWN', undefined, { detail: { digest } });
     }
@@ -94,6 +101,7 @@ export class OciRegistry {
     canRead: (repository: string) => boolean | Promise<boolean> = () => true,
   ): Promise<BlobHandle | undefined> {
     parseDigest(digest);
+    await this.locks.check(registry, repository, 'write');
     const source = from ?? (await this.metadata.findRepositoryWithBlob(registry.id, digest));
     if (source === undefined || !(await canRead(source))) return undefined;
     const size = await this.metadata.getLinkedBlob(registry.id, source, digest);
@@ -105,6 +113,7 @@ export class OciRegistry {
   // Uploads
 
   async startUpload(registry: RegistryRecord, repository: string): Promise<string> {
+    await this.locks.check(registry, repository, 'write');
     const id = randomUUID();
     await this.blobs.createUpload(id);
     await this.metadata.createUpload({ id, registryId: registry.id, repository });
@@ -225,6 +234,10 @@ export class OciRegistry {
       }
       throw new RegistryError('MANIFEST_UNKNOWN', undefined, { detail: { reference } });
     }
+    await this.locks.check(registry, repository, 'read', {
+      digest: manifest.digest,
+      ...(parsed.kind === 'tag' ? { tags: [parsed.tag] } : {}),
+    });
     return manifest;
   }
 
@@ -251,6 +264,13 @@ export class OciRegistry {
     }
     const manifest = parseManifest(content, contentType);
     const tags = [...(parsed.kind === 'tag' ? [parsed.tag] : []), ...extraTags];
+    // A locked tag may not move; re-pushing the bytes it already names is harmless.
+    const moving: string[] = [];
+    for (const tag of tags) {
+      const current = await this.metadata.resolveTag(registry.id, repository, tag);
+      if (current !== undefined && current !== digest) moving.push(tag);
+    }
+    await this.locks.check(registry, repository, 'write', { tags: moving });
     const record = {
       digest,
       mediaType: manifest.mediaType,
@@ -282,6 +302,18 @@ export class OciRegistry {
     reference: string,
   ): Promise<void> {
     const parsed = parseReadReference(reference);
+    if (parsed.kind === 'digest') {
+      const tags = (await this.metadata.listTagRecords(registry.id, repository))
+        .filter((t) => t.digest === parsed.digest.value)
+        .map((t) => t.name);
+      await this.locks.check(registry, repository, 'delete', { digest: parsed.digest.value, tags });
+    } else {
+      const digest = await this.metadata.resolveTag(registry.id, repository, parsed.tag);
+      await this.locks.check(registry, repository, 'delete', {
+        tags: [parsed.tag],
+        ...(digest ? { digest } : {}),
+      });
+    }
     const deleted =
       parsed.kind === 'digest'
         ? await this.metadata.deleteManifest(registry.id, repository, parsed.digest.value)
