@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -58,6 +59,23 @@ export interface StartOptions {
   port?: number;
   extraArgs?: string[];
   env?: Record<string, string>;
+  /** `https` when the data endpoint serves TLS (`--data-tls`). */
+  scheme?: 'http' | 'https';
+}
+
+/** Readiness probe; over TLS it skips verification (the CA may not exist before the start). */
+async function healthy(url: string): Promise<boolean> {
+  if (url.startsWith('http:')) {
+    const response = await fetch(`${url}/healthz`);
+    return response.status === 200;
+  }
+  return new Promise((resolveProbe) => {
+    const probe = httpsGet(`${url}/healthz`, { rejectUnauthorized: false }, (res) => {
+      res.resume();
+      resolveProbe(res.statusCode === 200);
+    });
+    probe.on('error', () => resolveProbe(false));
+  });
 }
 
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
@@ -91,15 +109,14 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     child.once('exit', (code) => resolveExit(code)),
   );
 
-  const url = `http://${host}`;
+  const url = `${options.scheme ?? 'http'}://${host}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) {
       throw new Error(`breakwater serve exited with ${child.exitCode}:\n${output}`);
     }
     try {
-      const response = await fetch(`${url}/healthz`);
-      if (response.status === 200) break;
+      if (await healthy(url)) break;
     } catch {
       // not listening yet
     }
