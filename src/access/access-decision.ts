@@ -4,7 +4,7 @@
  * every `/oauth2/` token request passes through `AccessDecider` before anything else happens;
  * nothing else in the code base decides access. Stages, in order:
  *
- *   1. network   (network-restricted registries: the network stage joins here)
+ *   1. network   public access, default action, IP rules; the trusted-services bypass
  *   2. identity  who is asking: a registry token, Basic credentials, or nobody
  *   3. role      what their live role assignments (or admin/anonymous rules) allow
  *
@@ -24,6 +24,7 @@ import {
   scopeMapAllows,
   SYSTEM_SCOPE_MAPS,
 } from '../rbac/index.js';
+import { ClientAddressResolver, NetworkRuleCache } from '../network/index.js';
 import { RegistryTokenError, type RegistryTokens, type TokenSubject } from './registry-tokens.js';
 import { DOCKER_ACTIONS, formatScope, type AccessEntry } from './scopes.js';
 
@@ -83,12 +84,26 @@ interface Refusal {
 }
 
 export class AccessDecider {
+  private readonly networkRules = new NetworkRuleCache();
+
   constructor(
     private readonly controlPlane: ControlPlaneStore,
     private readonly identity: IdentityService,
     private readonly tokens: RegistryTokens,
     private readonly logger: Logger,
+    private readonly addresses: ClientAddressResolver = new ClientAddressResolver([]),
   ) {}
+
+  /**
+   * The address a request is judged by: the socket peer, or the forwarded client when the peer
+   * is a configured trusted proxy (never a header from anyone else).
+   */
+  sourceOf(
+    peer: string | undefined,
+    headers: Record<string, string | string[] | undefined>,
+  ): string {
+    return this.addresses.resolve(peer ?? '', headers).address;
+  }
 
   /** The full decision for a data-plane request, logged with its reason. */
   async decide(facts: RequestFacts, requirement: Requirement): Promise<Decision> {
@@ -98,8 +113,11 @@ export class AccessDecider {
   }
 
   private async evaluate(facts: RequestFacts, requirement: Requirement): Promise<Decision> {
-    // Stage 2: identity.
     const identified = await this.identify(facts.registry, facts.authorization, true);
+    // Stage 1: network. Its answer comes before any 401: a refused source learns nothing more.
+    const network = await this.networkGate(facts.registry, facts.source, identified);
+    if ('status' in network) return { allowed: false, ...network };
+    // Stage 2: identity.
     if ('status' in identified) {
       return { allowed: false, ...identified, challenge: this.challenge(facts, requirement) };
     }
@@ -123,10 +141,83 @@ export class AccessDecider {
       return {
         allowed: false,
         ...authorized,
+        reason: `${network.reason}; ${authorized.reason}`,
         ...(insufficientToken ? { challenge: this.challenge(facts, requirement) } : {}),
       };
     }
-    return { allowed: true, principal: identified, reason: authorized.reason };
+    return {
+      allowed: true,
+      principal: identified,
+      reason: `${network.reason}; ${authorized.reason}`,
+    };
+  }
+
+  /**
+   * Stage 1 for the public endpoint: the registry's network rules, and when they refuse, the
+   * trusted-services bypass. The bypass opens the network only; the role check still follows.
+   * Rules are compiled once per settings version and the settings are re-read every request.
+   */
+  async networkGate(
+    registry: RegistryRecord,
+    source: string,
+    identified: DataPrincipal | Refusal,
+  ): Promise<{ reason: string } | Refusal> {
+    const rules = this.networkRules.get(registry.id, registry.updatedAt, registry.properties);
+    const verdict = rules.evaluate(source);
+    if (verdict.pass) return { reason: verdict.reason };
+    const refuse = (why: string): Refusal => ({
+      status: 403,
+      code: 'DENIED',
+      message: verdict.message,
+      reason: `${verdict.reason}; ${why}`,
+    });
+    if (registry.properties.networkRuleBypassOptions !== 'AzureServices') {
+      return refuse('trusted services are not allowed (networkRuleBypassOptions None)');
+    }
+    if ('status' in identified) return refuse('no valid trusted-service credential');
+    const trusted = await this.trustedService(registry, identified);
+    if (!trusted.trusted) return refuse(trusted.why);
+    return { reason: `network: trusted-service bypass (${trusted.what})` };
+  }
+
+  /**
+   * Whether a verified principal is an instance of a trusted service: a managed identity used
+   * by a container group, an ML workspace or a registry task (tasks only while
+   * networkRuleBypassAllowedForTasks is not false), or a first-party platform service. Web apps
+   * are never trusted, whatever the setting.
+   */
+  private async trustedService(
+    registry: RegistryRecord,
+    principal: DataPrincipal,
+  ): Promise<{ trusted: true; what: string } | { trusted: false; why: string }> {
+    const subject = principal.subject;
+    if (subject.kind !== 'aad')
+      return { trusted: false, why: `a ${subject.kind} credential is not a trusted service` };
+    const record = await this.controlPlane.getPrincipal(subject.id);
+    if (record?.kind === 'FirstParty')
+      return { trusted: true, what: `first-party service ${record.displayName}` };
+    if (record?.kind !== 'ManagedIdentity' || !subject.usingResource) {
+      return {
+        trusted: false,
+        why: 'the credential is not a managed identity of a trusted service',
+      };
+    }
+    const using = subject.usingResource;
+    const type = trustedTypeOf(using);
+    if (type === 'web app')
+      return { trusted: false, why: `web apps are not trusted services (${using})` };
+    if (type === undefined)
+      return { trusted: false, why: `resource ${using} is not a trusted service` };
+    if (
+      type === 'registry task' &&
+      registry.properties.networkRuleBypassAllowedForTasks === false
+    ) {
+      return {
+        trusted: false,
+        why: 'tasks may not bypass network rules (networkRuleBypassAllowedForTasks false)',
+      };
+    }
+    return { trusted: true, what: `${type} ${using}` };
   }
 
   /**
@@ -521,6 +612,21 @@ function unauthorized(why: string): Refusal {
     message: `authentication failed: ${why}, ${AUTH_HELP}`,
     reason: `identity: ${why}`,
   };
+}
+
+/** The trusted-service kind of a resource, from its type in the resource id. */
+function trustedTypeOf(
+  resourceId: string,
+): 'container group' | 'ML workspace' | 'registry task' | 'web app' | undefined {
+  const lower = resourceId.toLowerCase();
+  if (lower.includes('/providers/microsoft.web/sites/')) return 'web app';
+  if (lower.includes('/providers/microsoft.containerinstance/containergroups/'))
+    return 'container group';
+  if (lower.includes('/providers/microsoft.machinelearningservices/workspaces/'))
+    return 'ML workspace';
+  if (/\/providers\/microsoft\.containerregistry\/registries\/[^/]+\/tasks\//.test(lower))
+    return 'registry task';
+  return undefined;
 }
 
 function describePrincipal(principal: DataPrincipal): string {

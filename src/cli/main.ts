@@ -16,6 +16,7 @@ interface ServeOptions {
   dataTls?: boolean;
   tlsCert?: string;
   tlsKey?: string;
+  trustedProxies?: string;
   config?: string;
   logLevel?: string;
 }
@@ -47,6 +48,12 @@ program
   .addOption(
     new Option('--tls-key <file>', 'PEM private key for the listeners (env BREAKWATER_TLS_KEY)'),
   )
+  .addOption(
+    new Option(
+      '--trusted-proxies <cidrs>',
+      'comma-separated peers whose X-Forwarded-For is believed (env BREAKWATER_TRUSTED_PROXIES)',
+    ),
+  )
   .addOption(new Option('--config <file>', 'JSON config file (env BREAKWATER_CONFIG)'))
   .addOption(
     new Option('--log-level <level>', 'log level (env BREAKWATER_LOG_LEVEL)').choices([
@@ -68,6 +75,7 @@ program
         dataTls: options.dataTls ? 'true' : undefined,
         tlsCert: options.tlsCert,
         tlsKey: options.tlsKey,
+        trustedProxies: options.trustedProxies,
         config: options.config,
         logLevel: options.logLevel,
       },

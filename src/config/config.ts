@@ -34,6 +34,11 @@ export interface BreakwaterConfig {
   armAudience: string;
   /** Location given to resources created without one. */
   location: string;
+  /**
+   * Peers (addresses or CIDR ranges) whose X-Forwarded-For / Forwarded headers are believed,
+   * e.g. the load balancer in front of replicas. Empty: no forwarding header counts.
+   */
+  trustedProxies: string[];
 }
 
 export const DEFAULT_CONFIG: BreakwaterConfig = {
@@ -50,9 +55,10 @@ export const DEFAULT_CONFIG: BreakwaterConfig = {
   dataTls: false,
   armAudience: 'https://management.local/',
   location: 'local',
+  trustedProxies: [],
 };
 
-type Kind = 'string' | 'optionalString' | 'number' | 'logLevel' | 'boolean';
+type Kind = 'string' | 'optionalString' | 'number' | 'logLevel' | 'boolean' | 'list';
 
 /** Every setting: its type and environment variable. The file uses the same keys. */
 const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
@@ -69,6 +75,7 @@ const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
   dataTls: { kind: 'boolean', env: 'BREAKWATER_DATA_TLS' },
   armAudience: { kind: 'string', env: 'BREAKWATER_ARM_AUDIENCE' },
   location: { kind: 'string', env: 'BREAKWATER_LOCATION' },
+  trustedProxies: { kind: 'list', env: 'BREAKWATER_TRUSTED_PROXIES' },
 };
 
 export const CONFIG_FILE_ENV = 'BREAKWATER_CONFIG';
@@ -94,6 +101,26 @@ function coerce(key: string, kind: Kind, value: unknown, source: string): unknow
       throw new ConfigError(`${source}: '${key}' must be a positive number`);
     }
     return number;
+  }
+  if (kind === 'list') {
+    // A JSON array in files; comma-separated in the environment and on the command line.
+    const items = Array.isArray(value)
+      ? value
+      : typeof value === 'string'
+        ? value.split(',')
+        : undefined;
+    if (!items || !items.every((item) => typeof item === 'string')) {
+      throw new ConfigError(`${source}: '${key}' must be a list of strings`);
+    }
+    const list = items.map((item: string) => item.trim()).filter(Boolean);
+    for (const item of list) {
+      if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(item)) {
+        throw new ConfigError(
+          `${source}: '${key}' entry '${item}' is not an address or CIDR range`,
+        );
+      }
+    }
+    return list;
   }
   if (kind === 'boolean') {
     const text = String(value).toLowerCase();
@@ -148,7 +175,9 @@ export function readConfigFile(path: string): Record<string, unknown> {
 
 export interface ConfigSources {
   /** Flags given on the command line (undefined = not given). */
-  flags?: Partial<Record<keyof BreakwaterConfig, string | number | boolean | undefined>> & {
+  flags?: Partial<
+    Record<keyof BreakwaterConfig, string | number | boolean | string[] | undefined>
+  > & {
     config?: string | undefined;
   };
   env?: NodeJS.ProcessEnv;

@@ -21,7 +21,7 @@ import type { HostResolver } from './host-resolver.js';
 import { drain, parsePageSize, readBoundedBody } from './http-utils.js';
 import { LOCKED_MESSAGE } from './locks.js';
 import type { OciRegistry } from './oci-registry.js';
-import { clientAddress, realmBase } from './request-facts.js';
+import { realmBase } from './request-facts.js';
 
 type Target =
   | { kind: 'catalog' }
@@ -160,7 +160,7 @@ export function registerAcrMetadataApi(app: FastifyInstance, options: AcrMetadat
     const decision = await decider.decide(
       {
         registry,
-        source: clientAddress(request),
+        source: decider.sourceOf(request.socket.remoteAddress, request.headers),
         authorization: request.headers.authorization,
         realmBase: realmBase(request),
         operation: `${request.method} ${url.pathname.slice(0, 300)}`,

@@ -12,7 +12,7 @@ import type { RegistryRecord } from '../metadata/index.js';
 import type { AccessDecider, DataPrincipal, Requirement } from '../access/index.js';
 import { registerAcrMetadataApi } from './acr-metadata-api.js';
 import { sendRegistryError } from './errors.js';
-import { clientAddress, realmBase } from './request-facts.js';
+import { realmBase } from './request-facts.js';
 import type { HostResolver } from './host-resolver.js';
 import {
   contentLength,
@@ -115,7 +115,7 @@ export async function dataPlanePlugin(
     const decision = await decider.decide(
       {
         registry,
-        source: clientAddress(request),
+        source: decider.sourceOf(request.socket.remoteAddress, request.headers),
         authorization: request.headers.authorization,
         realmBase: realmBase(request),
         operation: `${request.method} ${url.pathname.slice(0, 300)}`,

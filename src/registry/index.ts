@@ -3,4 +3,4 @@ export { HostResolver } from './host-resolver.js';
 export { DEFAULT_LIMITS, OciRegistry, type RegistryLimits } from './oci-registry.js';
 export { sendRegistryError } from './errors.js';
 export { tokenEndpoints, type TokenEndpointOptions } from './token-endpoints.js';
-export { clientAddress, realmBase } from './request-facts.js';
+export { realmBase } from './request-facts.js';

@@ -23,7 +23,7 @@ import { RegistryError } from '../core/errors.js';
 import type { RegistryRecord } from '../metadata/index.js';
 import type { HostResolver } from './host-resolver.js';
 import { sendRegistryError } from './errors.js';
-import { clientAddress, realmBase } from './request-facts.js';
+import { realmBase } from './request-facts.js';
 
 export interface TokenEndpointOptions {
   hosts: HostResolver;
@@ -62,7 +62,7 @@ export async function tokenEndpoints(
         audit: {
           registry: registry.name,
           door: 'public',
-          source: clientAddress(request),
+          source: decider.sourceOf(request.socket.remoteAddress, request.headers),
           operation,
           result: 'refused',
           status: refusal.status,
@@ -97,7 +97,7 @@ export async function tokenEndpoints(
         audit: {
           registry: registry.name,
           door: 'public',
-          source: clientAddress(request),
+          source: decider.sourceOf(request.socket.remoteAddress, request.headers),
           operation,
           result: 'allowed',
           principal: principal.subject.id,
@@ -106,6 +106,18 @@ export async function tokenEndpoints(
       },
       'access decision',
     );
+  }
+
+  /** Stage 1 before anything else: a refused network answers 403 whatever the credential. */
+  async function networkFirst(
+    registry: RegistryRecord,
+    request: FastifyRequest,
+    identified: Awaited<ReturnType<AccessDecider['identify']>>,
+    operation: string,
+  ): Promise<void> {
+    const source = decider.sourceOf(request.socket.remoteAddress, request.headers);
+    const gate = await decider.networkGate(registry, source, identified);
+    if ('status' in gate) refuse(registry, request, gate, operation);
   }
 
   function checkService(registry: RegistryRecord, service: string | undefined): void {
@@ -163,6 +175,7 @@ export async function tokenEndpoints(
       checkService(registry, request.query.service);
       const scopes = fields(request.query as Form, 'scope');
       const identified = await decider.identify(registry, request.headers.authorization, false);
+      await networkFirst(registry, request, identified, 'GET /oauth2/token');
       if ('status' in identified) refuse(registry, request, identified, 'GET /oauth2/token');
       if (
         identified.subject.kind === 'anonymous' &&
@@ -205,6 +218,7 @@ export async function tokenEndpoints(
         status: 400,
       });
     }
+    await networkFirst(registry, request, identified, 'POST /oauth2/token');
     if ('status' in identified) refuse(registry, request, identified, 'POST /oauth2/token');
     if (identified.subject.kind === 'anonymous')
       refuse(
@@ -242,6 +256,7 @@ export async function tokenEndpoints(
     if (!accessToken)
       throw new RegistryError('UNAUTHORIZED', 'access_token is required', { status: 400 });
     const identified = await decider.identifyExchange(registry, accessToken);
+    await networkFirst(registry, request, identified, 'POST /oauth2/exchange');
     if ('status' in identified) refuse(registry, request, identified, 'POST /oauth2/exchange');
     const tenant = field(form, 'tenant');
     if (

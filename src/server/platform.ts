@@ -12,6 +12,7 @@ import type { BreakwaterConfig } from '../config/config.js';
 import { IdentityService, IdentityTokens, Sealer, SigningKeys } from '../identity/index.js';
 import { ArmAuth, type ManagementContext } from '../management/index.js';
 import { openSqliteStores, type ControlPlaneStore, type MetadataStore } from '../metadata/index.js';
+import { ClientAddressResolver } from '../network/index.js';
 import { HostResolver, OciRegistry } from '../registry/index.js';
 import { FilesystemBlobStore, type BlobStore } from '../storage/index.js';
 
@@ -87,7 +88,13 @@ export async function createPlatform(
     resourceIdentity,
   );
   const registryTokens = new RegistryTokens(registryKeys);
-  const decider = new AccessDecider(controlPlane, identity, registryTokens, logger);
+  const decider = new AccessDecider(
+    controlPlane,
+    identity,
+    registryTokens,
+    logger,
+    new ClientAddressResolver(config.trustedProxies),
+  );
   const registry = new OciRegistry(metadata, blobs, { maxManifestBytes: config.maxManifestBytes });
   const hosts = new HostResolver(metadata, config.loginServerSuffix);
   const management: ManagementContext = {
