@@ -25,6 +25,7 @@ import {
   SYSTEM_SCOPE_MAPS,
 } from '../rbac/index.js';
 import { ClientAddressResolver, NetworkRuleCache } from '../network/index.js';
+import { AuditLog } from './audit-log.js';
 import { RegistryTokenError, type RegistryTokens, type TokenSubject } from './registry-tokens.js';
 import { DOCKER_ACTIONS, formatScope, type AccessEntry } from './scopes.js';
 
@@ -74,6 +75,7 @@ export type Decision =
       message: string;
       reason: string;
       challenge?: string;
+      detail?: NetworkAdvice;
     };
 
 interface Refusal {
@@ -81,6 +83,25 @@ interface Refusal {
   code: 'UNAUTHORIZED' | 'DENIED';
   message: string;
   reason: string;
+  /** What the client may read about a network refusal: its address and what to change. */
+  detail?: NetworkAdvice;
+}
+
+export interface NetworkAdvice {
+  sourceAddress: string;
+  registry: string;
+  decidedBy: string;
+  advice: string[];
+}
+
+export interface Explanation {
+  registry: string;
+  door: 'public';
+  sourceAddress: string;
+  network: { allowed: boolean; reason: string };
+  trustedServices: { allowed: boolean; tasksAllowed: boolean };
+  authorization?: { allowed: boolean; reason: string; repository: string; action: string };
+  advice: string[];
 }
 
 export class AccessDecider {
@@ -92,6 +113,7 @@ export class AccessDecider {
     private readonly tokens: RegistryTokens,
     private readonly logger: Logger,
     private readonly addresses: ClientAddressResolver = new ClientAddressResolver([]),
+    readonly auditLog: AuditLog = new AuditLog(undefined, logger),
   ) {}
 
   /**
@@ -170,6 +192,12 @@ export class AccessDecider {
       code: 'DENIED',
       message: verdict.message,
       reason: `${verdict.reason}; ${why}`,
+      detail: {
+        sourceAddress: source,
+        registry: registry.loginServer,
+        decidedBy: verdict.reason,
+        advice: networkAdvice(registry, source, verdict.reason),
+      },
     });
     if (registry.properties.networkRuleBypassOptions !== 'AzureServices') {
       return refuse('trusted services are not allowed (networkRuleBypassOptions None)');
@@ -547,6 +575,58 @@ export class AccessDecider {
     return { reason: `authz: ${[...new Set(reasons)].join('; ')}` };
   }
 
+  /**
+   * Explains, with the code that decides, what the registry makes of a source address and
+   * (optionally) a principal wanting one action on a repository: which rule decides and what to
+   * change. Used by `/acr/v1/_checkaccess`, the management `checkAccess` action and check-health.
+   */
+  async explain(
+    registry: RegistryRecord,
+    source: string,
+    principal?: DataPrincipal,
+    wanted?: { repository: string; action: string },
+  ): Promise<Explanation> {
+    const verdict = this.networkRules
+      .get(registry.id, registry.updatedAt, registry.properties)
+      .evaluate(source);
+    const advice = verdict.pass ? [] : networkAdvice(registry, source, verdict.reason);
+    const explanation: Explanation = {
+      registry: registry.loginServer,
+      door: 'public',
+      sourceAddress: source,
+      network: { allowed: verdict.pass, reason: verdict.reason },
+      trustedServices: {
+        allowed: registry.properties.networkRuleBypassOptions === 'AzureServices',
+        tasksAllowed: registry.properties.networkRuleBypassAllowedForTasks !== false,
+      },
+      advice,
+    };
+    if (principal && wanted) {
+      const allowed = await this.may(registry, principal, {
+        kind: 'repository',
+        repository: wanted.repository,
+        actions: [wanted.action],
+      });
+      const view = await this.permissionsOf(registry, principal);
+      const grant = (DOCKER_ACTIONS[wanted.action] ?? [])
+        .map((a) => view.allows(wanted.repository, a))
+        .find(Boolean);
+      explanation.authorization = {
+        allowed,
+        reason: allowed
+          ? (grant ?? 'allowed')
+          : `${describePrincipal(principal)} holds no role that allows ${wanted.action} on ${wanted.repository}`,
+        ...wanted,
+      };
+      if (!allowed) {
+        advice.push(
+          `Assign a role that allows ${wanted.action} on the registry, e.g. 'breakwater role assignment create --assignee ${principal.subject.id} --role ${wanted.action === 'pull' ? 'AcrPull' : wanted.action === 'push' ? 'AcrPush' : 'AcrDelete'} --scope ${registry.arm?.resourceId ?? registry.name}'.`,
+        );
+      }
+    }
+    return explanation;
+  }
+
   /** Stage 3 alone, for a second repository within one request (the source of a mount). */
   async may(
     registry: RegistryRecord,
@@ -574,29 +654,26 @@ export class AccessDecider {
   }
 
   private audit(facts: RequestFacts, requirement: Requirement, decision: Decision): void {
-    this.logger.info(
-      {
-        audit: {
-          registry: facts.registry.name,
-          door: 'public',
-          source: facts.source,
-          operation: facts.operation,
-          requirement:
-            requirement.kind === 'repository'
-              ? formatScope({
-                  type: 'repository',
-                  name: requirement.repository,
-                  actions: requirement.actions,
-                })
-              : requirement.kind,
-          principal: decision.allowed ? describePrincipal(decision.principal) : undefined,
-          result: decision.allowed ? 'allowed' : 'refused',
-          status: decision.allowed ? undefined : decision.status,
-          reason: decision.reason,
-        },
-      },
-      'access decision',
-    );
+    const subject = decision.allowed ? decision.principal.subject : undefined;
+    this.auditLog.record({
+      registry: facts.registry.name,
+      door: 'public',
+      source: facts.source,
+      operation: facts.operation,
+      requirement:
+        requirement.kind === 'repository'
+          ? formatScope({
+              type: 'repository',
+              name: requirement.repository,
+              actions: requirement.actions,
+            })
+          : requirement.kind,
+      result: decision.allowed ? 'allowed' : 'refused',
+      ...(subject ? { principal: subject.id, principalKind: subject.kind } : {}),
+      ...(subject?.usingResource ? { usingResource: subject.usingResource } : {}),
+      ...(decision.allowed ? {} : { status: decision.status }),
+      reason: decision.reason,
+    });
   }
 }
 
@@ -612,6 +689,21 @@ function unauthorized(why: string): Refusal {
     message: `authentication failed: ${why}, ${AUTH_HELP}`,
     reason: `identity: ${why}`,
   };
+}
+
+/** What an owner (or the caller) can change to let `source` in. */
+function networkAdvice(registry: RegistryRecord, source: string, reason: string): string[] {
+  const name = registry.name;
+  if (reason.includes('public network access disabled')) {
+    return [
+      `Public network access to '${name}' is disabled: reach it through a private endpoint, or re-enable it with 'breakwater acr update --name ${name} --public-network-enabled true'.`,
+      `Trusted services (container instances, ML, tasks, scanning, import) get in with their managed identity while 'allow trusted services' is on.`,
+    ];
+  }
+  return [
+    `The registry sees your address as ${source}. Allow it with 'breakwater acr network-rule add --name ${name} --ip-address ${source}'.`,
+    `If a proxy or NAT sits in front of you, the registry sees its address, not yours.`,
+  ];
 }
 
 /** The trusted-service kind of a resource, from its type in the resource id. */

@@ -16,3 +16,4 @@ export {
   type TokenSubject,
 } from './registry-tokens.js';
 export { DOCKER_ACTIONS, formatScope, parseScopes, type AccessEntry } from './scopes.js';
+export { AuditLog, type AuditEntry } from './audit-log.js';

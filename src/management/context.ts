@@ -3,8 +3,9 @@
  * What the management API's handlers share: the stores, the identity service, the caller check,
  * and the settings that shape resources (login server suffix, location).
  */
+import type { AccessDecider } from '../access/index.js';
 import type { IdentityService, Sealer } from '../identity/index.js';
-import type { ControlPlaneStore, MetadataStore } from '../metadata/index.js';
+import type { AccessLogStore, ControlPlaneStore, MetadataStore } from '../metadata/index.js';
 import type { ArmAuth } from './arm-auth.js';
 
 export interface ManagementContext {
@@ -18,4 +19,7 @@ export interface ManagementContext {
   defaultLocation: string;
   /** Public URL of the management listener (ARM and the identity service). */
   managementUrl: string;
+  /** The access decision, for `checkAccess` (explain uses the same code that decides). */
+  decider: AccessDecider;
+  accessLog: AccessLogStore;
 }

@@ -12,6 +12,7 @@ import { ArmRouter } from './arm-router.js';
 import { requireApiVersion } from './api-versions.js';
 import type { ManagementContext } from './context.js';
 import { graphRoutes } from './graph-routes.js';
+import { registerAccessRoutes } from './routes/access.js';
 import { registerAuthorizationRoutes } from './routes/authorization.js';
 import { registerIdentityRoutes } from './routes/identities.js';
 import { registerRegistryRoutes } from './routes/registries.js';
@@ -60,6 +61,7 @@ export async function managementPlugin(
   registerAuthorizationRoutes(router, context);
   registerIdentityRoutes(router, context);
   registerTokenRoutes(router, context);
+  registerAccessRoutes(router, context);
 
   async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const url = new URL(request.url, 'https://management.invalid');

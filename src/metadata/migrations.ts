@@ -240,6 +240,24 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  '0004_access_log': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('access_log')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('time', 'text', (c) => c.notNull())
+        .addColumn('registry', 'text', (c) => c.notNull())
+        .addColumn('result', 'text', (c) => c.notNull())
+        .addColumn('principal', 'text')
+        .addColumn('record', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('access_log_by_registry_time')
+        .on('access_log')
+        .columns(['registry', 'time'])
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -20,6 +20,7 @@
  * resources                       every ARM resource but registries (identities, networks, ...)
  * role_assignments                who holds which role at which scope (+ ABAC condition)
  * registry_credentials            admin user passwords (hash to verify, sealed copy to list)
+ * access_log                      every access decision with its reason (audit)
  * ```
  * Registries are ARM resources too; their envelope (resource id, sku, tags, identity, ...) lives
  * on the `registries` row so the data plane reads a registry's settings in one query.
@@ -185,7 +186,18 @@ export interface UploadsTable {
   updated_at: string;
 }
 
+export interface AccessLogTable {
+  id: string;
+  time: string;
+  registry: string;
+  result: string;
+  principal: string | null;
+  /** The whole audit record as JSON. */
+  record: string;
+}
+
 export interface Database {
+  access_log: AccessLogTable;
   registries: RegistriesTable;
   registry_hosts: RegistryHostsTable;
   repositories: RepositoriesTable;

@@ -4,6 +4,7 @@
  */
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
+import { AccessLogStore } from './access-log-store.js';
 import { KyselyControlPlaneStore } from './kysely-control-plane-store.js';
 import { KyselyMetadataStore } from './kysely-metadata-store.js';
 import type { Database } from './schema.js';
@@ -11,12 +12,17 @@ import type { Database } from './schema.js';
 export interface SqliteStores {
   metadata: KyselyMetadataStore;
   controlPlane: KyselyControlPlaneStore;
+  accessLog: AccessLogStore;
 }
 
 /** Opens (creating and migrating) both stores over one SQLite file; `metadata.close()` closes it. */
 export async function openSqliteStores(path: string): Promise<SqliteStores> {
   const metadata = await openSqliteMetadataStore(path);
-  return { metadata, controlPlane: new KyselyControlPlaneStore(metadata.database) };
+  return {
+    metadata,
+    controlPlane: new KyselyControlPlaneStore(metadata.database),
+    accessLog: new AccessLogStore(metadata.database),
+  };
 }
 
 /** Opens (creating and migrating) the SQLite metadata store at `path` (`:memory:` for tests). */

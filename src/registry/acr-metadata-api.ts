@@ -25,6 +25,7 @@ import { realmBase } from './request-facts.js';
 
 type Target =
   | { kind: 'catalog' }
+  | { kind: 'checkaccess' }
   | { kind: 'repository'; repository: string }
   | { kind: 'tags'; repository: string }
   | { kind: 'tag'; repository: string; tag: string }
@@ -34,6 +35,7 @@ type Target =
 function parseTarget(path: string): Target {
   const rest = path.slice('/acr/v1/'.length).replace(/\/+$/, '');
   if (rest === '_catalog') return { kind: 'catalog' };
+  if (rest === '_checkaccess') return { kind: 'checkaccess' };
   const match = /^(.+?)(?:\/(_tags|_manifests)(?:\/([^/]+))?)?$/.exec(rest);
   if (!match) throw new RegistryError('NAME_INVALID', 'invalid repository path');
   const repository = assertRepositoryName(match[1]!);
@@ -52,6 +54,7 @@ function parseTarget(path: string): Target {
 
 function requirementFor(target: Target, method: string): Requirement {
   if (target.kind === 'catalog') return { kind: 'catalog' };
+  if (target.kind === 'checkaccess') return { kind: 'authenticated' };
   const action =
     method === 'DELETE' ? 'delete' : method === 'PATCH' ? 'metadata_write' : 'metadata_read';
   return { kind: 'repository', repository: target.repository, actions: [action] };
@@ -171,6 +174,7 @@ export function registerAcrMetadataApi(app: FastifyInstance, options: AcrMetadat
       drain(request.raw);
       throw new RegistryError(decision.code, decision.message, {
         status: decision.status,
+        ...(decision.detail ? { detail: decision.detail } : {}),
         ...(decision.challenge ? { headers: { 'WWW-Authenticate': decision.challenge } } : {}),
       });
     }
@@ -191,6 +195,24 @@ export function registerAcrMetadataApi(app: FastifyInstance, options: AcrMetadat
       return { repositories: page.repositories };
     }
     if (target.kind === 'catalog') throw unsupported(method);
+    if (target.kind === 'checkaccess') {
+      // What the registry makes of this caller: its address, the deciding rule, what to change.
+      if (method !== 'GET') throw unsupported(method);
+      const repository = url.searchParams.get('repository');
+      const action = url.searchParams.get('action') ?? 'pull';
+      if (repository !== null) assertRepositoryName(repository);
+      if (!['pull', 'push', 'delete'].includes(action)) {
+        throw new RegistryError('UNSUPPORTED', `unknown action '${action.slice(0, 20)}'`, {
+          status: 400,
+        });
+      }
+      return decider.explain(
+        registry,
+        decider.sourceOf(request.socket.remoteAddress, request.headers),
+        decision.principal,
+        repository !== null ? { repository, action } : undefined,
+      );
+    }
     const repository = target.repository;
     const info = await metadata.getRepositoryInfo(registry.id, repository);
     if (!info)

@@ -126,6 +126,7 @@ export async function dataPlanePlugin(
       drain(request.raw);
       throw new RegistryError(decision.code, decision.message, {
         status: decision.status,
+        ...(decision.detail ? { detail: decision.detail } : {}),
         ...(decision.challenge ? { headers: { 'WWW-Authenticate': decision.challenge } } : {}),
       });
     }

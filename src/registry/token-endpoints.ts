@@ -54,25 +54,27 @@ export async function tokenEndpoints(
   function refuse(
     registry: RegistryRecord,
     request: FastifyRequest,
-    refusal: { status: number; code: 'UNAUTHORIZED' | 'DENIED'; message: string; reason: string },
+    refusal: {
+      status: number;
+      code: 'UNAUTHORIZED' | 'DENIED';
+      message: string;
+      reason: string;
+      detail?: unknown;
+    },
     operation: string,
   ): never {
-    request.log.info(
-      {
-        audit: {
-          registry: registry.name,
-          door: 'public',
-          source: decider.sourceOf(request.socket.remoteAddress, request.headers),
-          operation,
-          result: 'refused',
-          status: refusal.status,
-          reason: refusal.reason,
-        },
-      },
-      'access decision',
-    );
+    decider.auditLog.record({
+      registry: registry.name,
+      door: 'public',
+      source: decider.sourceOf(request.socket.remoteAddress, request.headers),
+      operation,
+      result: 'refused',
+      status: refusal.status,
+      reason: refusal.reason,
+    });
     throw new RegistryError(refusal.code, refusal.message, {
       status: refusal.status,
+      ...(refusal.detail ? { detail: refusal.detail } : {}),
       headers:
         refusal.status === 401
           ? {
@@ -92,20 +94,15 @@ export async function tokenEndpoints(
     operation: string,
     detail: string,
   ): void {
-    request.log.info(
-      {
-        audit: {
-          registry: registry.name,
-          door: 'public',
-          source: decider.sourceOf(request.socket.remoteAddress, request.headers),
-          operation,
-          result: 'allowed',
-          principal: principal.subject.id,
-          reason: detail,
-        },
-      },
-      'access decision',
-    );
+    decider.auditLog.record({
+      registry: registry.name,
+      door: 'public',
+      source: decider.sourceOf(request.socket.remoteAddress, request.headers),
+      operation,
+      result: 'allowed',
+      principal: principal.subject.id,
+      reason: detail,
+    });
   }
 
   /** Stage 1 before anything else: a refused network answers 403 whatever the credential. */

@@ -7,7 +7,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { AccessDecider, RegistryTokens } from '../access/index.js';
+import { AccessDecider, AuditLog, RegistryTokens } from '../access/index.js';
 import type { BreakwaterConfig } from '../config/config.js';
 import { IdentityService, IdentityTokens, Sealer, SigningKeys } from '../identity/index.js';
 import { ArmAuth, type ManagementContext } from '../management/index.js';
@@ -52,7 +52,9 @@ export async function createPlatform(
   managementUrl = config.managementUrl || 'https://127.0.0.1:8443',
 ): Promise<Platform> {
   await mkdir(config.data, { recursive: true });
-  const { metadata, controlPlane } = await openSqliteStores(join(config.data, 'metadata.db'));
+  const { metadata, controlPlane, accessLog } = await openSqliteStores(
+    join(config.data, 'metadata.db'),
+  );
   const blobs = await FilesystemBlobStore.open(join(config.data, 'storage'));
   const keysDirectory = join(config.data, 'keys');
   const identityKeys = await SigningKeys.open(keysDirectory, 'identity');
@@ -94,6 +96,7 @@ export async function createPlatform(
     registryTokens,
     logger,
     new ClientAddressResolver(config.trustedProxies),
+    new AuditLog(accessLog, logger, join(config.data, 'audit')),
   );
   const registry = new OciRegistry(metadata, blobs, { maxManifestBytes: config.maxManifestBytes });
   const hosts = new HostResolver(metadata, config.loginServerSuffix);
@@ -106,6 +109,8 @@ export async function createPlatform(
     loginServerSuffix: config.loginServerSuffix,
     defaultLocation: config.location,
     managementUrl,
+    decider,
+    accessLog,
   };
   return {
     config,
@@ -126,6 +131,7 @@ export async function createPlatform(
       audiences.graph.splice(0, audiences.graph.length, `${url}/`);
     },
     async close() {
+      await decider.auditLog.close();
       await blobs.close();
       await metadata.close();
     },

@@ -292,3 +292,91 @@ describe('public network access disabled, and the trusted-services bypass', () =
     );
   });
 });
+
+describe('the audit trail and explaining a decision', () => {
+  beforeAll(async () => {
+    await patchRegistry(app, {
+      networkRuleSet: { defaultAction: 'Deny', ipRules: [{ action: 'Allow', value: ALLOWED }] },
+    });
+  });
+  afterAll(async () => {
+    await patchRegistry(app, { networkRuleSet: { defaultAction: 'Allow', ipRules: [] } });
+  });
+
+  it('tells a refused client the address the registry sees and what to change', async () => {
+    const response = await pull(OUTSIDE, app.ownerAuth);
+    expect(response.statusCode).toBe(403);
+    const detail = JSON.parse(response.body).errors[0].detail as {
+      sourceAddress: string;
+      advice: string[];
+    };
+    expect(detail.sourceAddress).toBe(OUTSIDE);
+    expect(detail.advice.join(' ')).toContain(
+      `acr network-rule add --name myregistry --ip-address ${OUTSIDE}`,
+    );
+  });
+
+  it('lists decisions with their reasons, filtered by result and principal', async () => {
+    await pull(ALLOWED, app.ownerAuth);
+    await pull(OUTSIDE, app.ownerAuth);
+    const refused = await app.arm({
+      method: 'GET',
+      url: `${registryId(app)}/accessDecisions?api-version=2023-07-01&result=refused&top=5`,
+    });
+    expect(refused.statusCode).toBe(200);
+    const records = json<{
+      value: { result: string; source: string; reason: string; time: string }[];
+    }>(refused).value;
+    expect(records.length).toBeGreaterThan(0);
+    expect(records.every((r) => r.result === 'refused')).toBe(true);
+    expect(records[0]).toMatchObject({ source: OUTSIDE });
+    expect(records[0]!.reason).toContain('no ip rule matches');
+    const owner = (await app.platform.controlPlane.getPrincipalByAppId(app.owner.clientId))!
+      .objectId;
+    const mine = await app.arm({
+      method: 'GET',
+      url: `${registryId(app)}/accessDecisions?api-version=2023-07-01&result=allowed&principal=${owner}`,
+    });
+    const allowed = json<{ value: { principal: string; reason: string }[] }>(mine).value;
+    expect(allowed.length).toBeGreaterThan(0);
+    expect(allowed.every((r) => r.principal === owner)).toBe(true);
+    expect(allowed[0]!.reason).toContain(`network: ip rule ${ALLOWED}`);
+    const bad = await app.arm({
+      method: 'GET',
+      url: `${registryId(app)}/accessDecisions?api-version=2023-07-01&result=maybe`,
+    });
+    expect(bad.statusCode).toBe(400);
+  });
+
+  it('explains a caller on the data plane and a what-if on the management API', async () => {
+    const self = await app.request({
+      method: 'GET',
+      url: '/acr/v1/_checkaccess?repository=net/app&action=push',
+      remoteAddress: ALLOWED,
+    });
+    expect(self.statusCode).toBe(200);
+    expect(json(self)).toMatchObject({
+      sourceAddress: ALLOWED,
+      network: { allowed: true },
+      authorization: { allowed: true, action: 'push' },
+    });
+
+    const whatIf = await app.arm({
+      method: 'POST',
+      url: `${registryId(app)}/checkAccess?api-version=2023-07-01`,
+      payload: { sourceAddress: OUTSIDE },
+    });
+    expect(whatIf.statusCode).toBe(200);
+    const explained = json<{
+      network: { allowed: boolean; reason: string };
+      advice: string[];
+      trustedServices: { allowed: boolean };
+    }>(whatIf);
+    expect(explained.network).toEqual({
+      allowed: false,
+      reason: `network: no ip rule matches ${OUTSIDE} (default action Deny)`,
+    });
+    expect(explained.trustedServices.allowed).toBe(true);
+    expect(explained.advice[0]).toContain(OUTSIDE);
+  });
+});
