@@ -24,7 +24,13 @@ import {
   scopeMapAllows,
   SYSTEM_SCOPE_MAPS,
 } from '../rbac/index.js';
-import { ClientAddressResolver, NetworkRuleCache } from '../network/index.js';
+import {
+  ClientAddressResolver,
+  evaluatePrivateDoor,
+  NetworkRuleCache,
+  PUBLIC_DOOR,
+  type Door,
+} from '../network/index.js';
 import { AuditLog } from './audit-log.js';
 import { RegistryTokenError, type RegistryTokens, type TokenSubject } from './registry-tokens.js';
 import { DOCKER_ACTIONS, formatScope, type AccessEntry } from './scopes.js';
@@ -42,6 +48,8 @@ export type Requirement =
 
 export interface RequestFacts {
   registry: RegistryRecord;
+  /** The listener the request came through (public endpoint, or a private endpoint). */
+  door?: Door;
   /** The client address the registry sees. */
   source: string;
   authorization: string | undefined;
@@ -137,7 +145,7 @@ export class AccessDecider {
   private async evaluate(facts: RequestFacts, requirement: Requirement): Promise<Decision> {
     const identified = await this.identify(facts.registry, facts.authorization, true);
     // Stage 1: network. Its answer comes before any 401: a refused source learns nothing more.
-    const network = await this.networkGate(facts.registry, facts.source, identified);
+    const network = await this.networkGate(facts.registry, facts.source, identified, facts.door);
     if ('status' in network) return { allowed: false, ...network };
     // Stage 2: identity.
     if ('status' in identified) {
@@ -183,7 +191,33 @@ export class AccessDecider {
     registry: RegistryRecord,
     source: string,
     identified: DataPrincipal | Refusal,
+    door: Door = PUBLIC_DOOR,
   ): Promise<{ reason: string } | Refusal> {
+    if (door.kind === 'private') {
+      // Private endpoints: approval and the virtual network decide; no bypass is needed there.
+      const connections = (registry.properties.privateEndpointConnections ?? []) as Array<{
+        name: string;
+        properties: {
+          privateEndpoint: { id: string };
+          privateLinkServiceConnectionState: { status: string };
+        };
+      }>;
+      const connection = connections.find(
+        (c) => c.properties.privateEndpoint.id.toLowerCase() === door.endpointId.toLowerCase(),
+      );
+      const verdict = evaluatePrivateDoor(
+        door,
+        connection
+          ? {
+              name: connection.name,
+              status: connection.properties.privateLinkServiceConnectionState.status,
+            }
+          : undefined,
+        source,
+      );
+      if (verdict.pass) return { reason: verdict.reason };
+      return { status: 403, code: 'DENIED', message: verdict.message, reason: verdict.reason };
+    }
     const rules = this.networkRules.get(registry.id, registry.updatedAt, registry.properties);
     const verdict = rules.evaluate(source);
     if (verdict.pass) return { reason: verdict.reason };
@@ -657,7 +691,8 @@ export class AccessDecider {
     const subject = decision.allowed ? decision.principal.subject : undefined;
     this.auditLog.record({
       registry: facts.registry.name,
-      door: 'public',
+      door:
+        facts.door?.kind === 'private' ? `private endpoint ${facts.door.endpointName}` : 'public',
       source: facts.source,
       operation: facts.operation,
       requirement:

@@ -22,4 +22,6 @@ export interface ManagementContext {
   /** The access decision, for `checkAccess` (explain uses the same code that decides). */
   decider: AccessDecider;
   accessLog: AccessLogStore;
+  /** Called after virtual networks, private endpoints or their connections change. */
+  onNetworkChanged?: () => Promise<void>;
 }

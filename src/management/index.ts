@@ -6,3 +6,8 @@ export { defaultRegistryProperties, REGISTRY_TYPE, registryToArm } from './regis
 export { resourceGroupId, resourceId, parseResourceId } from './resource-id.js';
 export { RESOURCE_GROUP_TYPE } from './routes/subscriptions.js';
 export { applyIdentity, USER_ASSIGNED_IDENTITY_TYPE } from './managed-identity.js';
+export {
+  PRIVATE_ENDPOINT_TYPE,
+  VNET_TYPE,
+  type PrivateEndpointConnection,
+} from './routes/networking.js';

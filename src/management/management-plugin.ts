@@ -14,6 +14,7 @@ import type { ManagementContext } from './context.js';
 import { graphRoutes } from './graph-routes.js';
 import { registerAccessRoutes } from './routes/access.js';
 import { registerAuthorizationRoutes } from './routes/authorization.js';
+import { registerNetworkingRoutes } from './routes/networking.js';
 import { registerIdentityRoutes } from './routes/identities.js';
 import { registerRegistryRoutes } from './routes/registries.js';
 import { registerSubscriptionRoutes } from './routes/subscriptions.js';
@@ -62,6 +63,7 @@ export async function managementPlugin(
   registerIdentityRoutes(router, context);
   registerTokenRoutes(router, context);
   registerAccessRoutes(router, context);
+  registerNetworkingRoutes(router, context);
 
   async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const url = new URL(request.url, 'https://management.invalid');

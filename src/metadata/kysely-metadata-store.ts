@@ -87,7 +87,7 @@ export class KyselyMetadataStore implements MetadataStore {
     return created;
   }
 
-  private async getRegistryById(id: string): Promise<RegistryRecord | undefined> {
+  async getRegistryById(id: string): Promise<RegistryRecord | undefined> {
     const row = await this.db
       .selectFrom('registries')
       .selectAll()

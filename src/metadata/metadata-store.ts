@@ -150,6 +150,7 @@ export interface MetadataStore {
   // Registries
   createRegistry(registry: NewRegistry): Promise<RegistryRecord>;
   getRegistryByName(name: string): Promise<RegistryRecord | undefined>;
+  getRegistryById(id: string): Promise<RegistryRecord | undefined>;
   /** Host header (lower-case, with port when not default) -> registry, via login server or alias. */
   getRegistryByHost(host: string): Promise<RegistryRecord | undefined>;
   listRegistries(): Promise<RegistryRecord[]>;

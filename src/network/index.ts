@@ -7,3 +7,4 @@ export {
   type NetworkSettings,
   type NetworkVerdict,
 } from './network-rules.js';
+export { evaluatePrivateDoor, PUBLIC_DOOR, type ConnectionState, type Door } from './door.js';

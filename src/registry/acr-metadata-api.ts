@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AccessDecider, Requirement } from '../access/index.js';
 import { parseDigest } from '../core/digest.js';
 import { RegistryError } from '../core/errors.js';
+import { PUBLIC_DOOR, type Door } from '../network/index.js';
 import { IMAGE_MANIFEST_TYPES } from '../core/media-types.js';
 import { assertRepositoryName, isValidTag } from '../core/reference.js';
 import type {
@@ -84,6 +85,8 @@ function parseAttributeChange(body: Buffer): Partial<ChangeableAttributes> {
 }
 
 export interface AcrMetadataApiOptions {
+  /** The listener these routes serve (default: the public endpoint). */
+  door?: Door;
   registry: OciRegistry;
   hosts: HostResolver;
   decider: AccessDecider;
@@ -91,6 +94,7 @@ export interface AcrMetadataApiOptions {
 
 export function registerAcrMetadataApi(app: FastifyInstance, options: AcrMetadataApiOptions): void {
   const { registry: oci, hosts, decider } = options;
+  const door = options.door ?? PUBLIC_DOOR;
   const metadata = oci.metadata;
 
   async function platformOf(manifest: ManifestInfo, registry: RegistryRecord, repository: string) {
@@ -151,7 +155,7 @@ export function registerAcrMetadataApi(app: FastifyInstance, options: AcrMetadat
   }
 
   async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-    const registry = await hosts.resolve(request.headers.host);
+    const registry = await hosts.forDoor(door, request.headers.host);
     const url = new URL(request.url, 'http://registry.invalid');
     let target: Target | undefined;
     let targetError: unknown;
@@ -163,6 +167,7 @@ export function registerAcrMetadataApi(app: FastifyInstance, options: AcrMetadat
     const decision = await decider.decide(
       {
         registry,
+        door,
         source: decider.sourceOf(request.socket.remoteAddress, request.headers),
         authorization: request.headers.authorization,
         realmBase: realmBase(request),

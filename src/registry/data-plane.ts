@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryError } from '../core/errors.js';
+import { PUBLIC_DOOR, type Door } from '../network/index.js';
 import { baseMediaType } from '../core/media-types.js';
 import { isValidTag } from '../core/reference.js';
 import type { RegistryRecord } from '../metadata/index.js';
@@ -31,6 +32,8 @@ import { matchRoute, ROUTE_METHODS, type DataPlaneRoute } from './routes.js';
 const MAX_CATALOG_PAGE = 1000;
 
 export interface DataPlaneOptions {
+  /** The listener these routes serve (default: the public endpoint). */
+  door?: Door;
   registry: OciRegistry;
   hosts: HostResolver;
   decider: AccessDecider;
@@ -70,6 +73,7 @@ export async function dataPlanePlugin(
   options: DataPlaneOptions,
 ): Promise<void> {
   const { registry: oci, hosts, decider } = options;
+  const door = options.door ?? PUBLIC_DOOR;
 
   // Leave every body unread: handlers stream `request.raw` themselves.
   app.removeAllContentTypeParsers();
@@ -102,7 +106,7 @@ export async function dataPlanePlugin(
 
   async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     reply.header('Docker-Distribution-API-Version', 'registry/2.0');
-    const registry = await hosts.resolve(request.headers.host);
+    const registry = await hosts.forDoor(door, request.headers.host);
     const url = new URL(request.url, 'http://registry.invalid');
     // A malformed path is still judged by the access decision first, as a bare login would be.
     let route: DataPlaneRoute | undefined;
@@ -115,6 +119,7 @@ export async function dataPlanePlugin(
     const decision = await decider.decide(
       {
         registry,
+        door,
         source: decider.sourceOf(request.socket.remoteAddress, request.headers),
         authorization: request.headers.authorization,
         realmBase: realmBase(request),
@@ -161,7 +166,7 @@ export async function dataPlanePlugin(
   });
 
   // ACR's metadata API (/acr/v1/) shares the body handling and error serialiser.
-  registerAcrMetadataApi(app, { registry: oci, hosts, decider });
+  registerAcrMetadataApi(app, { registry: oci, hosts, decider, door });
 
   // Handlers
 

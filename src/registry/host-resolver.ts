@@ -5,12 +5,28 @@
  */
 import { RegistryError } from '../core/errors.js';
 import type { MetadataStore, RegistryRecord } from '../metadata/index.js';
+import type { Door } from '../network/index.js';
 
 export class HostResolver {
   constructor(
     private readonly metadata: MetadataStore,
     private readonly loginServerSuffix: string,
   ) {}
+
+  /**
+   * The registry a request is for: a private endpoint's listener serves its one registry,
+   * whatever the Host header; the public endpoint chooses by Host.
+   */
+  async forDoor(door: Door, host: string | undefined): Promise<RegistryRecord> {
+    if (door.kind === 'public') return this.resolve(host);
+    const registry = await this.metadata.getRegistryById(door.registryId);
+    if (!registry)
+      throw new RegistryError(
+        'REGISTRY_UNKNOWN',
+        'the registry of this private endpoint no longer exists',
+      );
+    return registry;
+  }
 
   /**
    * Registry for `host` (Host header, any case, maybe with a port). Exact host:port first, then

@@ -20,12 +20,15 @@ import type {
 } from '../access/index.js';
 import { parseScopes } from '../access/index.js';
 import { RegistryError } from '../core/errors.js';
+import { PUBLIC_DOOR, type Door } from '../network/index.js';
 import type { RegistryRecord } from '../metadata/index.js';
 import type { HostResolver } from './host-resolver.js';
 import { sendRegistryError } from './errors.js';
 import { realmBase } from './request-facts.js';
 
 export interface TokenEndpointOptions {
+  /** The listener these routes serve (default: the public endpoint). */
+  door?: Door;
   hosts: HostResolver;
   decider: AccessDecider;
   tokens: RegistryTokens;
@@ -48,6 +51,7 @@ export async function tokenEndpoints(
   options: TokenEndpointOptions,
 ): Promise<void> {
   const { hosts, decider, tokens } = options;
+  const door = options.door ?? PUBLIC_DOOR;
   await app.register(formbody, { bodyLimit: 64 * 1024 });
   app.setErrorHandler((error, request, reply) => sendRegistryError(error, request, reply));
 
@@ -65,7 +69,7 @@ export async function tokenEndpoints(
   ): never {
     decider.auditLog.record({
       registry: registry.name,
-      door: 'public',
+      door: door.kind === 'private' ? `private endpoint ${door.endpointName}` : 'public',
       source: decider.sourceOf(request.socket.remoteAddress, request.headers),
       operation,
       result: 'refused',
@@ -96,7 +100,7 @@ export async function tokenEndpoints(
   ): void {
     decider.auditLog.record({
       registry: registry.name,
-      door: 'public',
+      door: door.kind === 'private' ? `private endpoint ${door.endpointName}` : 'public',
       source: decider.sourceOf(request.socket.remoteAddress, request.headers),
       operation,
       result: 'allowed',
@@ -113,7 +117,7 @@ export async function tokenEndpoints(
     operation: string,
   ): Promise<void> {
     const source = decider.sourceOf(request.socket.remoteAddress, request.headers);
-    const gate = await decider.networkGate(registry, source, identified);
+    const gate = await decider.networkGate(registry, source, identified, door);
     if ('status' in gate) refuse(registry, request, gate, operation);
   }
 
@@ -168,7 +172,7 @@ export async function tokenEndpoints(
   app.get<{ Querystring: { service?: string; scope?: string | string[] } }>(
     '/oauth2/token',
     async (request, reply) => {
-      const registry = await hosts.resolve(request.headers.host);
+      const registry = await hosts.forDoor(door, request.headers.host);
       checkService(registry, request.query.service);
       const scopes = fields(request.query as Form, 'scope');
       const identified = await decider.identify(registry, request.headers.authorization, false);
@@ -196,7 +200,7 @@ export async function tokenEndpoints(
   );
 
   app.post<{ Body: Form }>('/oauth2/token', async (request, reply) => {
-    const registry = await hosts.resolve(request.headers.host);
+    const registry = await hosts.forDoor(door, request.headers.host);
     const form = request.body ?? {};
     checkService(registry, field(form, 'service'));
     const grantType = field(form, 'grant_type');
@@ -240,7 +244,7 @@ export async function tokenEndpoints(
   });
 
   app.post<{ Body: Form }>('/oauth2/exchange', async (request, reply) => {
-    const registry = await hosts.resolve(request.headers.host);
+    const registry = await hosts.forDoor(door, request.headers.host);
     const form = request.body ?? {};
     checkService(registry, field(form, 'service'));
     const grantType = field(form, 'grant_type');

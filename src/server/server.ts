@@ -16,7 +16,9 @@ import type { BreakwaterConfig } from '../config/config.js';
 import { parseListenAddress } from '../config/config.js';
 import { managementPlugin, sendArmError } from '../management/index.js';
 import { dataPlanePlugin, sendRegistryError, tokenEndpoints } from '../registry/index.js';
+import { PUBLIC_DOOR, type Door } from '../network/index.js';
 import { ensureTlsMaterial, loadTlsFiles, trustInstructions } from '../tls/index.js';
+import { PrivateEndpointListeners } from './private-endpoints.js';
 import { bootstrapPlatform, listenerHosts, type BootstrapCredentials } from './bootstrap.js';
 import { createLogger, createPlatform, type Platform } from './platform.js';
 
@@ -58,6 +60,7 @@ function logRequests(app: FastifyInstance): void {
 export async function buildDataPlaneApp(
   platform: Platform,
   tls?: TlsOptions,
+  door: Door = PUBLIC_DOOR,
 ): Promise<FastifyInstance> {
   const app = Fastify({
     ...baseOptions(platform),
@@ -75,11 +78,13 @@ export async function buildDataPlaneApp(
     hosts: platform.hosts,
     decider: platform.decider,
     tokens: platform.registryTokens,
+    door,
   });
   await app.register(dataPlanePlugin, {
     registry: platform.registry,
     hosts: platform.hosts,
     decider: platform.decider,
+    door,
   });
   return app;
 }
@@ -111,6 +116,7 @@ export interface RunningBreakwater {
   /** Actual `host:port` of the data endpoint (the port is chosen when the config says 0). */
   listenAddress: string;
   managementUrl: string;
+  privateEndpoints: PrivateEndpointListeners;
   /** Present on the first start of a data directory only. */
   bootstrap?: BootstrapCredentials;
   close(): Promise<void>;
@@ -198,6 +204,16 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
     );
   }
 
+  // Private endpoints listen on their own addresses, on the data endpoint's port.
+  const privateEndpoints = new PrivateEndpointListeners(
+    platform,
+    dataPort,
+    config.dataTls ? tls : undefined,
+    buildDataPlaneApp,
+  );
+  platform.management.onNetworkChanged = () => privateEndpoints.sync();
+  await privateEndpoints.sync();
+
   const expireUploads = async () => {
     const removed = await platform.registry
       .expireUploads(new Date(Date.now() - config.uploadExpiryHours * HOUR))
@@ -227,9 +243,11 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
     management: managementApp,
     listenAddress,
     managementUrl,
+    privateEndpoints,
     ...(bootstrap ? { bootstrap } : {}),
     async close() {
       clearInterval(janitor);
+      await privateEndpoints.close();
       await dataPlane.close();
       await managementApp.close();
       await platform.close();

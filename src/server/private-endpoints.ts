@@ -1,0 +1,140 @@
+/**
+ * @module server/private-endpoints
+ * One data-plane listener per private endpoint, bound to the endpoint's private address, serving
+ * only its registry through the private door. `sync` (run at start and whenever networking
+ * resources change) binds new endpoints and closes removed or changed ones.
+ */
+import type { FastifyInstance } from 'fastify';
+import { PRIVATE_ENDPOINT_TYPE } from '../management/index.js';
+import { IpRuleSet, type Door } from '../network/index.js';
+import type { Platform } from './platform.js';
+
+interface TlsOptions {
+  key: string;
+  cert: string;
+}
+
+type BuildApp = (
+  platform: Platform,
+  tls: TlsOptions | undefined,
+  door: Door,
+) => Promise<FastifyInstance>;
+
+interface Running {
+  key: string;
+  app: FastifyInstance;
+}
+
+export class PrivateEndpointListeners {
+  private readonly running = new Map<string, Running>();
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly platform: Platform,
+    private readonly port: number,
+    private readonly tls: TlsOptions | undefined,
+    private readonly build: BuildApp,
+  ) {}
+
+  /** Brings the listeners in line with the private endpoints that exist now (serialized). */
+  sync(): Promise<void> {
+    this.queue = this.queue
+      .then(() => this.syncNow())
+      .catch((error: unknown) => {
+        this.platform.logger.error({ err: error }, 'private endpoint listeners failed to sync');
+      });
+    return this.queue;
+  }
+
+  private async desired(): Promise<
+    Map<string, { key: string; door: Extract<Door, { kind: 'private' }> }>
+  > {
+    const { controlPlane, metadata } = this.platform;
+    const result = new Map<string, { key: string; door: Extract<Door, { kind: 'private' }> }>();
+    for (const subscription of await controlPlane.listSubscriptions()) {
+      for (const endpoint of await controlPlane.listResources({
+        subscriptionId: subscription.id,
+        type: PRIVATE_ENDPOINT_TYPE,
+      })) {
+        const properties = endpoint.properties as {
+          privateIPAddress?: string;
+          subnet?: { id?: string };
+          privateLinkServiceConnections?: Array<{ properties: { privateLinkServiceId: string } }>;
+          manualPrivateLinkServiceConnections?: Array<{
+            properties: { privateLinkServiceId: string };
+          }>;
+        };
+        const link = (properties.privateLinkServiceConnections ??
+          properties.manualPrivateLinkServiceConnections ??
+          [])[0];
+        const registryName = link?.properties.privateLinkServiceId.split('/').at(-1);
+        const registry = registryName ? await metadata.getRegistryByName(registryName) : undefined;
+        const vnet = await controlPlane.getResource(
+          String(properties.subnet?.id ?? '').replace(/\/subnets\/[^/]+$/i, ''),
+        );
+        const prefixes = (
+          (vnet?.properties.addressSpace as { addressPrefixes?: string[] } | undefined)
+            ?.addressPrefixes ?? []
+        ).slice();
+        if (!registry || !properties.privateIPAddress || prefixes.length === 0) continue;
+        const key = [properties.privateIPAddress, registry.id, prefixes.join(',')].join('|');
+        result.set(endpoint.id.toLowerCase(), {
+          key,
+          door: {
+            kind: 'private',
+            endpointId: endpoint.id,
+            endpointName: endpoint.name,
+            registryId: registry.id,
+            privateIp: properties.privateIPAddress,
+            network: new IpRuleSet(prefixes),
+            addressPrefixes: prefixes,
+          },
+        });
+      }
+    }
+    return result;
+  }
+
+  private async syncNow(): Promise<void> {
+    const desired = await this.desired();
+    for (const [id, running] of this.running) {
+      if (desired.get(id)?.key !== running.key) {
+        await running.app.close();
+        this.running.delete(id);
+      }
+    }
+    for (const [id, { key, door }] of desired) {
+      if (this.running.has(id)) continue;
+      const app = await this.build(this.platform, this.tls, door);
+      try {
+        await app.listen({ host: door.privateIp, port: this.port });
+        this.running.set(id, { key, app });
+        this.platform.logger.info(
+          { endpoint: door.endpointName, address: `${door.privateIp}:${this.port}` },
+          'private endpoint listening',
+        );
+      } catch (error) {
+        // The address must exist on this machine (an interface in the virtual network).
+        this.platform.logger.error(
+          { err: error, endpoint: door.endpointName, address: door.privateIp },
+          'private endpoint could not listen',
+        );
+        await app.close();
+      }
+    }
+  }
+
+  /** Addresses currently served, for tests and diagnostics. */
+  addresses(): string[] {
+    return [...this.running.values()].map((r) => {
+      const address = r.app.server.address();
+      return address && typeof address === 'object' ? `${address.address}:${address.port}` : '';
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+    for (const running of this.running.values()) await running.app.close();
+    this.running.clear();
+  }
+}
