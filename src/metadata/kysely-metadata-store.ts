@@ -275,6 +275,30 @@ export class KyselyMetadataStore implements MetadataStore {
     return row ? Number(row.size) : undefined;
   }
 
+  async publishUpload(
+    registryId: string,
+    repository: string,
+    digest: string,
+    size: number,
+    uploadId: string,
+  ): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const timestamp = now();
+      await trx
+        .insertInto('blobs')
+        .values({ digest, size, created_at: timestamp })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+      await this.ensureRepository(trx, registryId, repository);
+      await trx
+        .insertInto('repository_blobs')
+        .values({ registry_id: registryId, repository, digest, created_at: timestamp })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+      await trx.deleteFrom('uploads').where('id', '=', uploadId).execute();
+    });
+  }
+
   async linkBlob(registryId: string, repository: string, digest: string): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       await this.ensureRepository(trx, registryId, repository);

@@ -198,6 +198,16 @@ export function metadataStoreContract(
       expect(await store.deleteManifest(registry.id, 'r', m.digest)).toBe(false);
     });
 
+    it('publishes an upload in one step: blob recorded, linked, session gone', async () => {
+      const id = randomUUID();
+      const blob = digest('published');
+      await store.createUpload({ id, registryId: registry.id, repository: 'pub' });
+      await store.publishUpload(registry.id, 'pub', blob, 42, id);
+      expect(await store.getLinkedBlob(registry.id, 'pub', blob)).toBe(42);
+      expect(await store.getUpload(id)).toBeUndefined();
+      await store.publishUpload(registry.id, 'pub', blob, 42, id);
+    });
+
     it('keeps upload sessions', async () => {
       const id = randomUUID();
       await store.createUpload({ id, registryId: registry.id, repository: 'r' });

@@ -175,6 +175,17 @@ export interface MetadataStore {
   /** Records content the blob store holds (idempotent). */
   recordBlob(digest: string, size: number): Promise<void>;
   getBlobSize(digest: string): Promise<number | undefined>;
+  /**
+   * After an upload is published: records the blob, links it into the repository and ends the
+   * upload session, in one transaction (one commit instead of three).
+   */
+  publishUpload(
+    registryId: string,
+    repository: string,
+    digest: string,
+    size: number,
+    uploadId: string,
+  ): Promise<void>;
   /** Makes a recorded blob servable from a repository, creating the repository if needed. */
   linkBlob(registryId: string, repository: string, digest: string): Promise<void>;
   /** Size of a blob linked to the repository, or undefined. */

@@ -161,9 +161,7 @@ export class OciRegistry {
       }
       throw error;
     });
-    await this.metadata.recordBlob(info.digest, info.size);
-    await this.metadata.linkBlob(registry.id, repository, info.digest);
-    await this.metadata.deleteUpload(id);
+    await this.metadata.publishUpload(registry.id, repository, info.digest, info.size, id);
     return info;
   }
 

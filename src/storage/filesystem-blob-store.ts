@@ -164,7 +164,12 @@ export class FilesystemBlobStore implements BlobStore {
         },
       });
       try {
-        await pipeline(data, hashing, createWriteStream(path, { flags: 'a' }));
+        // 1 MiB buffers let reading, hashing and writing overlap instead of taking turns.
+        await pipeline(
+          data,
+          hashing,
+          createWriteStream(path, { flags: 'a', highWaterMark: READ_CHUNK }),
+        );
       } catch (error) {
         await truncate(path, offset).catch(() => undefined);
         if (running && checkpoint) {
