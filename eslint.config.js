@@ -30,6 +30,28 @@ export default tseslint.config(
     },
   },
   {
+    // Pure policy modules: no I/O, nothing but core.
+    files: ['src/network/**', 'src/rbac/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            '**/registry/**',
+            '**/server/**',
+            '**/cli/**',
+            '**/config/**',
+            '**/metadata/**',
+            '**/storage/**',
+            '**/identity/**',
+            '**/access/**',
+            '**/management/**',
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['src/registry/**'],
     rules: {
       'no-restricted-imports': ['error', { patterns: ['**/server/**', '**/cli/**'] }],
