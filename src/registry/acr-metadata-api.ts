@@ -19,10 +19,10 @@ import type {
   TagRecord,
 } from '../metadata/index.js';
 import type { HostResolver } from './host-resolver.js';
-import { drain, parsePageSize, readBoundedBody } from './http-utils.js';
+import { parsePageSize, readBoundedBody } from './http-utils.js';
 import { LOCKED_MESSAGE } from './locks.js';
 import type { OciRegistry } from './oci-registry.js';
-import { realmBase } from './request-facts.js';
+import { guardRequest } from './request-guard.js';
 
 type Target =
   | { kind: 'catalog' }
@@ -155,35 +155,12 @@ export function registerAcrMetadataApi(app: FastifyInstance, options: AcrMetadat
   }
 
   async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-    const registry = await hosts.forDoor(door, request.headers.host);
-    const url = new URL(request.url, 'http://registry.invalid');
-    let target: Target | undefined;
-    let targetError: unknown;
-    try {
-      target = parseTarget(url.pathname);
-    } catch (error) {
-      targetError = error;
-    }
-    const decision = await decider.decide(
-      {
-        registry,
-        door,
-        source: decider.sourceOf(request.socket.remoteAddress, request.headers),
-        authorization: request.headers.authorization,
-        realmBase: realmBase(request),
-        operation: `${request.method} ${url.pathname.slice(0, 300)}`,
-      },
-      target ? requirementFor(target, request.method) : { kind: 'authenticated' },
+    const { registry, url, target, principal } = await guardRequest(
+      { decider, hosts, door },
+      request,
+      parseTarget,
+      requirementFor,
     );
-    if (!decision.allowed) {
-      drain(request.raw);
-      throw new RegistryError(decision.code, decision.message, {
-        status: decision.status,
-        ...(decision.detail ? { detail: decision.detail } : {}),
-        ...(decision.challenge ? { headers: { 'WWW-Authenticate': decision.challenge } } : {}),
-      });
-    }
-    if (!target) throw targetError;
     const base = {
       registry: registry.loginServer,
       imageName: 'repository' in target ? target.repository : undefined,
@@ -214,7 +191,7 @@ export function registerAcrMetadataApi(app: FastifyInstance, options: AcrMetadat
       return decider.explain(
         registry,
         decider.sourceOf(request.socket.remoteAddress, request.headers),
-        decision.principal,
+        principal,
         repository !== null ? { repository, action } : undefined,
       );
     }

@@ -13,7 +13,7 @@ import type { RegistryRecord } from '../metadata/index.js';
 import type { AccessDecider, DataPrincipal, Requirement } from '../access/index.js';
 import { registerAcrMetadataApi } from './acr-metadata-api.js';
 import { sendRegistryError } from './errors.js';
-import { realmBase } from './request-facts.js';
+import { guardRequest } from './request-guard.js';
 import type { HostResolver } from './host-resolver.js';
 import {
   contentLength,
@@ -106,36 +106,12 @@ export async function dataPlanePlugin(
 
   async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     reply.header('Docker-Distribution-API-Version', 'registry/2.0');
-    const registry = await hosts.forDoor(door, request.headers.host);
-    const url = new URL(request.url, 'http://registry.invalid');
-    // A malformed path is still judged by the access decision first, as a bare login would be.
-    let route: DataPlaneRoute | undefined;
-    let routeError: unknown;
-    try {
-      route = matchRoute(url.pathname);
-    } catch (error) {
-      routeError = error;
-    }
-    const decision = await decider.decide(
-      {
-        registry,
-        door,
-        source: decider.sourceOf(request.socket.remoteAddress, request.headers),
-        authorization: request.headers.authorization,
-        realmBase: realmBase(request),
-        operation: `${request.method} ${url.pathname.slice(0, 300)}`,
-      },
-      route ? requirementFor(route, request.method) : { kind: 'authenticated' },
-    );
-    if (!decision.allowed) {
-      drain(request.raw);
-      throw new RegistryError(decision.code, decision.message, {
-        status: decision.status,
-        ...(decision.detail ? { detail: decision.detail } : {}),
-        ...(decision.challenge ? { headers: { 'WWW-Authenticate': decision.challenge } } : {}),
-      });
-    }
-    if (!route) throw routeError;
+    const {
+      registry,
+      url,
+      target: route,
+      principal,
+    } = await guardRequest({ decider, hosts, door }, request, matchRoute, requirementFor);
     const handler = handlers[`${route.name} ${request.method}`];
     if (!handler) {
       drain(request.raw);
@@ -148,7 +124,7 @@ export async function dataPlanePlugin(
       registry,
       route,
       query: url.searchParams,
-      principal: decision.principal,
+      principal,
     });
     // Returning the reply tells Fastify a streamed body is still being sent.
     return reply;

@@ -12,6 +12,7 @@ import type { ManagementContext } from '../context.js';
 import { applyIdentity, USER_ASSIGNED_IDENTITY_TYPE } from '../managed-identity.js';
 import { resourceId } from '../resource-id.js';
 import { findRegistry } from './registries.js';
+import { registerResourceDelete, registerResourceReads } from './resource-reads.js';
 import { requireResourceGroup, resourceToArm } from './subscriptions.js';
 
 /** Resource types that host managed identities, with the provider path of each. */
@@ -35,32 +36,7 @@ export function registerIdentityRoutes(router: ArmRouter, context: ManagementCon
 
   // User-assigned identities: the resource and its principal are made together.
   const uami = `${group}/${USER_ASSIGNED_IDENTITY_TYPE}`;
-  router.add('GET', uami, async ({ caller, params }) => {
-    await requireResourceGroup(context, params.subscriptionId!, params.resourceGroup!);
-    const all = await controlPlane.listResources({
-      subscriptionId: params.subscriptionId!,
-      resourceGroup: params.resourceGroup!,
-      type: USER_ASSIGNED_IDENTITY_TYPE,
-    });
-    const value = [];
-    for (const resource of all)
-      if (await auth.isAllowed(caller, `${USER_ASSIGNED_IDENTITY_TYPE}/read`, resource.id))
-        value.push(resourceToArm(resource));
-    return { value };
-  });
-  router.add('GET', `${uami}/:name`, async ({ caller, params }) => {
-    const id = resourceId(
-      params.subscriptionId!,
-      params.resourceGroup!,
-      USER_ASSIGNED_IDENTITY_TYPE,
-      params.name!,
-    );
-    await auth.authorize(caller, `${USER_ASSIGNED_IDENTITY_TYPE}/read`, id);
-    const resource = await controlPlane.getResource(id);
-    if (!resource)
-      throw armErrors.notFound(USER_ASSIGNED_IDENTITY_TYPE, params.name!, params.resourceGroup!);
-    return resourceToArm(resource);
-  });
+  registerResourceReads(router, context, USER_ASSIGNED_IDENTITY_TYPE);
   router.add('PUT', `${uami}/:name`, async ({ caller, params, body, reply }) => {
     const id = resourceId(
       params.subscriptionId!,
@@ -114,43 +90,12 @@ export function registerIdentityRoutes(router: ArmRouter, context: ManagementCon
     reply.code(existing ? 200 : 201);
     return resourceToArm(resource);
   });
-  router.add('DELETE', `${uami}/:name`, async ({ caller, params, reply }) => {
-    const id = resourceId(
-      params.subscriptionId!,
-      params.resourceGroup!,
-      USER_ASSIGNED_IDENTITY_TYPE,
-      params.name!,
-    );
-    await auth.authorize(caller, `${USER_ASSIGNED_IDENTITY_TYPE}/delete`, id);
-    await context.identity.removeIdentityOf(id);
-    const deleted = await controlPlane.deleteResource(id);
-    reply.code(deleted ? 200 : 204);
-    return '';
-  });
+  registerResourceDelete(router, context, USER_ASSIGNED_IDENTITY_TYPE);
 
   // Identity-hosting resources, stored with their identity (and properties as given).
   for (const type of IDENTITY_HOST_TYPES) {
     const base = `${group}/${type}`;
-    router.add('GET', base, async ({ caller, params }) => {
-      await requireResourceGroup(context, params.subscriptionId!, params.resourceGroup!);
-      const all = await controlPlane.listResources({
-        subscriptionId: params.subscriptionId!,
-        resourceGroup: params.resourceGroup!,
-        type,
-      });
-      const value = [];
-      for (const resource of all)
-        if (await auth.isAllowed(caller, `${type}/read`, resource.id))
-          value.push(resourceToArm(resource));
-      return { value };
-    });
-    router.add('GET', `${base}/:name`, async ({ caller, params }) => {
-      const id = resourceId(params.subscriptionId!, params.resourceGroup!, type, params.name!);
-      await auth.authorize(caller, `${type}/read`, id);
-      const resource = await controlPlane.getResource(id);
-      if (!resource) throw armErrors.notFound(type, params.name!, params.resourceGroup!);
-      return resourceToArm(resource);
-    });
+    registerResourceReads(router, context, type);
     router.add('PUT', `${base}/:name`, async ({ caller, params, body, reply }) => {
       const id = resourceId(params.subscriptionId!, params.resourceGroup!, type, params.name!);
       await auth.authorize(caller, `${type}/write`, id);
@@ -191,14 +136,7 @@ export function registerIdentityRoutes(router: ArmRouter, context: ManagementCon
       reply.code(existing ? 200 : 201);
       return resourceToArm(resource);
     });
-    router.add('DELETE', `${base}/:name`, async ({ caller, params, reply }) => {
-      const id = resourceId(params.subscriptionId!, params.resourceGroup!, type, params.name!);
-      await auth.authorize(caller, `${type}/delete`, id);
-      await context.identity.removeIdentityOf(id);
-      const deleted = await controlPlane.deleteResource(id);
-      reply.code(deleted ? 200 : 204);
-      return '';
-    });
+    registerResourceDelete(router, context, type);
   }
 
   // Registry tasks as identity hosts (the task runner arrives with the tasks work).

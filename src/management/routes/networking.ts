@@ -15,6 +15,7 @@ import type { ManagementContext } from '../context.js';
 import { REGISTRY_TYPE } from '../registry-resource.js';
 import { parseResourceId, resourceId } from '../resource-id.js';
 import { findRegistry } from './registries.js';
+import { registerResourceReads } from './resource-reads.js';
 import { requireResourceGroup, resourceToArm } from './subscriptions.js';
 
 export const VNET_TYPE = 'Microsoft.Network/virtualNetworks';
@@ -137,30 +138,8 @@ export function registerNetworkingRoutes(router: ArmRouter, context: ManagementC
   const group = '/subscriptions/:subscriptionId/resourceGroups/:resourceGroup/providers';
   const changed = () => context.onNetworkChanged?.() ?? Promise.resolve();
 
-  function genericRead(type: string) {
-    router.add('GET', `${group}/${type}`, async ({ caller, params }) => {
-      await requireResourceGroup(context, params.subscriptionId!, params.resourceGroup!);
-      const all = await controlPlane.listResources({
-        subscriptionId: params.subscriptionId!,
-        resourceGroup: params.resourceGroup!,
-        type,
-      });
-      const value = [];
-      for (const resource of all)
-        if (await auth.isAllowed(caller, `${type}/read`, resource.id))
-          value.push(resourceToArm(resource));
-      return { value };
-    });
-    router.add('GET', `${group}/${type}/:name`, async ({ caller, params }) => {
-      const id = resourceId(params.subscriptionId!, params.resourceGroup!, type, params.name!);
-      await auth.authorize(caller, `${type}/read`, id);
-      const resource = await controlPlane.getResource(id);
-      if (!resource) throw armErrors.notFound(type, params.name!, params.resourceGroup!);
-      return resourceToArm(resource);
-    });
-  }
-  genericRead(VNET_TYPE);
-  genericRead(PRIVATE_ENDPOINT_TYPE);
+  registerResourceReads(router, context, VNET_TYPE);
+  registerResourceReads(router, context, PRIVATE_ENDPOINT_TYPE);
 
   router.add('PUT', `${group}/${VNET_TYPE}/:name`, async ({ caller, params, body, reply }) => {
     const id = resourceId(params.subscriptionId!, params.resourceGroup!, VNET_TYPE, params.name!);
