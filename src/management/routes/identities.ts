@@ -12,7 +12,7 @@ import type { ManagementContext } from '../context.js';
 import { applyIdentity, USER_ASSIGNED_IDENTITY_TYPE } from '../managed-identity.js';
 import { resourceId } from '../resource-id.js';
 import { findRegistry } from './registries.js';
-import { registerResourceDelete, registerResourceReads } from './resource-reads.js';
+import { registerResourceDelete, registerResourceReads, writeResource } from './resource-reads.js';
 import { requireResourceGroup, resourceToArm } from './subscriptions.js';
 
 /** Resource types that host managed identities, with the provider path of each. */
@@ -71,21 +71,15 @@ export function registerIdentityRoutes(router: ArmRouter, context: ManagementCon
         clientId: principal.appId,
       };
     }
-    const resource = await controlPlane.putResource({
-      id: existing?.id ?? id,
+    const resource = await writeResource(context, {
+      id,
       type: USER_ASSIGNED_IDENTITY_TYPE,
       subscriptionId: params.subscriptionId!,
-      resourceGroup: rg.name,
-      name: existing?.name ?? params.name!,
-      location:
-        typeof input.location === 'string'
-          ? input.location
-          : (rg.location ?? context.defaultLocation),
-      tags: isObject(input.tags) ? (input.tags as Record<string, string>) : (existing?.tags ?? {}),
-      sku: null,
-      identity: null,
+      group: rg,
+      name: params.name!,
+      existing,
+      input,
       properties,
-      systemData: null,
     });
     reply.code(existing ? 200 : 201);
     return resourceToArm(resource);
@@ -112,26 +106,19 @@ export function registerIdentityRoutes(router: ArmRouter, context: ManagementCon
         input.identity !== undefined
           ? await applyIdentity(context, id, existing?.identity ?? null, input.identity)
           : (existing?.identity ?? null);
-      const resource = await controlPlane.putResource({
-        id: existing?.id ?? id,
+      const resource = await writeResource(context, {
+        id,
         type,
         subscriptionId: params.subscriptionId!,
-        resourceGroup: rg.name,
-        name: existing?.name ?? params.name!,
-        location:
-          typeof input.location === 'string'
-            ? input.location
-            : (rg.location ?? context.defaultLocation),
-        tags: isObject(input.tags)
-          ? (input.tags as Record<string, string>)
-          : (existing?.tags ?? {}),
-        sku: isObject(input.sku) ? input.sku : (existing?.sku ?? null),
+        group: rg,
+        name: params.name!,
+        existing,
+        input,
         identity,
         properties: {
           ...(isObject(input.properties) ? input.properties : {}),
           provisioningState: 'Succeeded',
         },
-        systemData: null,
       });
       reply.code(existing ? 200 : 201);
       return resourceToArm(resource);
@@ -161,21 +148,20 @@ export function registerIdentityRoutes(router: ArmRouter, context: ManagementCon
       input.identity !== undefined
         ? await applyIdentity(context, id, existing?.identity ?? null, input.identity)
         : (existing?.identity ?? null);
-    const resource = await controlPlane.putResource({
-      id: existing?.id ?? id,
+    const resource = await writeResource(context, {
+      id,
       type: TASK_TYPE,
       subscriptionId: params.subscriptionId!,
-      resourceGroup: registry.arm!.resourceGroup,
-      name: existing?.name ?? params.name!,
+      group: { name: registry.arm!.resourceGroup, location: registry.arm!.location },
       location: registry.arm!.location,
-      tags: isObject(input.tags) ? (input.tags as Record<string, string>) : (existing?.tags ?? {}),
-      sku: null,
+      name: params.name!,
+      existing,
+      input,
       identity,
       properties: {
         ...(isObject(input.properties) ? input.properties : {}),
         provisioningState: 'Succeeded',
       },
-      systemData: null,
     });
     reply.code(existing ? 200 : 201);
     return resourceToArm(resource);

@@ -15,7 +15,7 @@ import type { ManagementContext } from '../context.js';
 import { REGISTRY_TYPE } from '../registry-resource.js';
 import { parseResourceId, resourceId } from '../resource-id.js';
 import { findRegistry } from './registries.js';
-import { registerResourceReads } from './resource-reads.js';
+import { registerResourceReads, writeResource } from './resource-reads.js';
 import { requireResourceGroup, resourceToArm } from './subscriptions.js';
 
 export const VNET_TYPE = 'Microsoft.Network/virtualNetworks';
@@ -148,19 +148,14 @@ export function registerNetworkingRoutes(router: ArmRouter, context: ManagementC
     const input = isObject(body) ? body : {};
     const existing = await controlPlane.getResource(id);
     const properties = parseVnetProperties(input.properties);
-    const resource = await controlPlane.putResource({
-      id: existing?.id ?? id,
+    const resource = await writeResource(context, {
+      id,
       type: VNET_TYPE,
       subscriptionId: params.subscriptionId!,
-      resourceGroup: rg.name,
-      name: existing?.name ?? params.name!,
-      location:
-        typeof input.location === 'string'
-          ? input.location
-          : (rg.location ?? context.defaultLocation),
-      tags: isObject(input.tags) ? (input.tags as Record<string, string>) : (existing?.tags ?? {}),
-      sku: null,
-      identity: null,
+      group: rg,
+      name: params.name!,
+      existing,
+      input,
       properties: {
         ...properties,
         subnets: (properties.subnets as Array<{ name: string }>).map((s) => ({
@@ -168,7 +163,6 @@ export function registerNetworkingRoutes(router: ArmRouter, context: ManagementC
           ...s,
         })),
       },
-      systemData: null,
     });
     await changed();
     reply.code(existing ? 200 : 201);
@@ -311,19 +305,14 @@ export function registerNetworkingRoutes(router: ArmRouter, context: ManagementC
             .pop()
         : Date.now().toString(36)
     }`;
-    const resource = await controlPlane.putResource({
-      id: existing?.id ?? id,
+    const resource = await writeResource(context, {
+      id,
       type: PRIVATE_ENDPOINT_TYPE,
       subscriptionId: params.subscriptionId!,
-      resourceGroup: rg.name,
-      name: existing?.name ?? params.name!,
-      location:
-        typeof input.location === 'string'
-          ? input.location
-          : (rg.location ?? context.defaultLocation),
-      tags: isObject(input.tags) ? (input.tags as Record<string, string>) : (existing?.tags ?? {}),
-      sku: null,
-      identity: null,
+      group: rg,
+      name: params.name!,
+      existing,
+      input,
       properties: {
         provisioningState: 'Succeeded',
         subnet: { id: `${vnet.id}/subnets/${subnet.name}` },
@@ -337,7 +326,6 @@ export function registerNetworkingRoutes(router: ArmRouter, context: ManagementC
         ],
         customDnsConfigs: [{ fqdn: registry.loginServer, ipAddresses: [address] }],
       },
-      systemData: null,
     });
     if (!existing) {
       const connection: PrivateEndpointConnection = {

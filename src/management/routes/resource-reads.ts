@@ -1,9 +1,11 @@
 /**
  * @module management/routes/resource-reads
- * The list, get and delete routes that every simple resource type in the generic resource store
- * shares (identities, identity hosts, virtual networks, private endpoints): one definition, so
- * each type differs only in how it is written.
+ * What every simple resource type in the generic resource store shares (identities, identity
+ * hosts, tasks, virtual networks, private endpoints): the list, get and delete routes, and the
+ * envelope of a PUT (id and name kept from creation, location, tags), so each type differs only
+ * in its properties.
  */
+import type { ResourceRecord } from '../../metadata/index.js';
 import { armErrors } from '../arm-errors.js';
 import type { ArmRouter } from '../arm-router.js';
 import type { ManagementContext } from '../context.js';
@@ -60,5 +62,50 @@ export function registerResourceDelete(
     await context.identity.removeIdentityOf(id);
     reply.code((await controlPlane.deleteResource(id)) ? 200 : 204);
     return '';
+  });
+}
+
+export interface ResourceWrite {
+  id: string;
+  type: string;
+  subscriptionId: string;
+  /** The resource group record (its name and location). */
+  group: { name: string; location: string | null };
+  name: string;
+  existing: ResourceRecord | undefined;
+  /** The PUT body: `location`, `tags` and `sku` are taken from it. */
+  input: Record<string, unknown>;
+  properties: Record<string, unknown>;
+  identity?: Record<string, unknown> | null;
+  /** Resources whose location follows their parent (tasks follow their registry). */
+  location?: string;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Writes a resource with the envelope ARM gives it: creation's id and name win over casing. */
+export function writeResource(
+  context: ManagementContext,
+  write: ResourceWrite,
+): Promise<ResourceRecord> {
+  const { input, existing } = write;
+  return context.controlPlane.putResource({
+    id: existing?.id ?? write.id,
+    type: write.type,
+    subscriptionId: write.subscriptionId,
+    resourceGroup: write.group.name,
+    name: existing?.name ?? write.name,
+    location:
+      write.location ??
+      (typeof input.location === 'string'
+        ? input.location
+        : (write.group.location ?? context.defaultLocation)),
+    tags: isObject(input.tags) ? (input.tags as Record<string, string>) : (existing?.tags ?? {}),
+    sku: isObject(input.sku) ? input.sku : (existing?.sku ?? null),
+    identity: write.identity ?? null,
+    properties: write.properties,
+    systemData: null,
   });
 }
