@@ -3,6 +3,8 @@
  * `npm run bench`: Breakwater against CNCF Distribution on the same machine, workload by workload,
  * alternating the two servers (A B A B ...) for several rounds, plus the machine's own limits
  * measured in the same run. Writes `bench/results/<stamp>.{json,md,svg}` and `latest.*`.
+ * The Restricted workload instead runs W2 on Breakwater twice per round, open and with 10,000 IP
+ * rules (bench/lib/network.ts), alternating which goes first.
  *
  * `npm run bench -- --profile` instead runs Breakwater alone under `node --cpu-prof` for W1 raw
  * push, W1 raw pull and W2 push, and writes a summary of where its CPU time goes.
@@ -21,11 +23,11 @@ import { measureLimits, type Limits } from './lib/limits.js';
 import { profileMarkdown, summariseProfile } from './lib/profile.js';
 import {
   emptySamples,
-  median,
   renderMarkdown,
   renderSvg,
   summariseFigures,
   summariseLimits,
+  summariseRestricted,
   type Report,
   type RestrictedResult,
 } from './lib/report.js';
@@ -38,13 +40,20 @@ import {
   type ServerKind,
 } from './lib/servers.js';
 import {
-  restrictedSetup,
+  ADMIT_LOOPBACK,
+  applyNetworkRules,
+  OPEN_RULE_SET,
+  restrictedRuleSet,
+  type NetworkMode,
+} from './lib/network.js';
+import {
   w1Raw,
   w1RawPull,
   w1RawPush,
   w1Skopeo,
   w2Many,
   w3Dedupe,
+  type RatePair,
 } from './lib/workloads.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -247,12 +256,11 @@ async function benchmark(options: Options, inputs: Inputs, scratch: string): Pro
   const loadPerRound: number[] = [];
   const samples = emptySamples();
   const limitRounds: Limits[] = [];
-  const restricted = restrictedSetup();
-  const restrictedOpen: number[] = [];
-  const restrictedClosed: number[] = [];
+  const restrictedRates: Record<NetworkMode, RatePair[]> = { open: [], restricted: [] };
   const notes: string[] = [];
   const pushCommitShare: Record<ServerKind, number[]> = { breakwater: [], distribution: [] };
   const want = (w: Workload) => options.only.has(w);
+  const restrictedRules = want('restricted') ? restrictedRuleSet() : undefined;
 
   for (let round = 1; round <= options.rounds; round += 1) {
     loadPerRound.push(loadavg()[0]!);
@@ -311,7 +319,6 @@ async function benchmark(options: Options, inputs: Inputs, scratch: string): Pro
           });
           samples['w2-push'][kind].push(rates.push);
           samples['w2-pull'][kind].push(rates.pull);
-          if (kind === 'breakwater') restrictedOpen.push(rates.push);
           log(
             `  W2 ${SERVER_LABEL[kind]}: push ${fmt(rates.push)} images/s, ` +
               `pull ${fmt(rates.pull)} images/s`,
@@ -328,52 +335,40 @@ async function benchmark(options: Options, inputs: Inputs, scratch: string): Pro
         });
       }
     }
-    if (want('restricted') && restricted.available) {
-      await withServer(
-        'breakwater',
-        `r${round}-restricted`,
-        {
-          scratch,
-          ...(restricted.serverArgs ? { extraArgs: restricted.serverArgs } : {}),
-          ...(restricted.serverEnv ? { env: restricted.serverEnv } : {}),
-        },
-        async (server) => {
+    if (restrictedRules) {
+      // Breakwater open and restricted, the same W2 each, the order swapped every round.
+      const modes: NetworkMode[] =
+        round % 2 === 1 ? ['open', 'restricted'] : ['restricted', 'open'];
+      for (const mode of modes) {
+        await withServer('breakwater', `r${round}-w2-${mode}`, { scratch }, async (server) => {
+          const rules = mode === 'restricted' ? restrictedRules : OPEN_RULE_SET;
+          const note = await applyNetworkRules(server, rules);
+          if (note && !notes.includes(note)) notes.push(note);
           const rates = await w2Many(server, inputs.w2, scratch, {
             concurrency: options.concurrency,
-            pushOnly: true,
-            ...(restricted.pushArgs ? { pushArgs: restricted.pushArgs } : {}),
           });
-          restrictedClosed.push(rates.push);
-          log(`  W2 restricted Breakwater: push ${fmt(rates.push)} images/s`);
-        },
-      );
+          restrictedRates[mode].push(rates);
+          log(
+            `  W2 Breakwater ${mode} (${rules.defaultAction}, ${rules.ipRules.length} IP rules): ` +
+              `push ${fmt(rates.push)} images/s, pull ${fmt(rates.pull)} images/s`,
+          );
+        });
+      }
     }
   }
 
   const limits = summariseLimits(limitRounds);
   let restrictedResult: RestrictedResult | undefined;
-  if (want('restricted')) {
-    const target = 'within 10% of open (>= 0.9x)';
-    if (!restricted.available) {
-      restrictedResult = { available: false, reason: restricted.reason, target };
-      log(`  restricted W2: ${restricted.reason}`);
-    } else if (restrictedOpen.length === 0) {
-      restrictedResult = {
-        available: false,
-        reason: 'needs the w2 workload in the same run',
-        target,
-      };
-    } else {
-      const ratio = median(restrictedClosed) / median(restrictedOpen);
-      restrictedResult = {
-        available: true,
-        target,
-        open: { median: median(restrictedOpen), rounds: restrictedOpen },
-        restricted: { median: median(restrictedClosed), rounds: restrictedClosed },
-        ratio,
-        met: ratio >= 0.9,
-      };
-    }
+  if (restrictedRules) {
+    restrictedResult = summariseRestricted(restrictedRates, restrictedRules.ipRules.length);
+    notes.push(
+      `Restricted: W2 on Breakwater with \`networkRuleSet\` {defaultAction Deny, ` +
+        `${restrictedRules.ipRules.length} IP rules (IPv4 /8-/32 and IPv6 /16-/128, the last ` +
+        `${ADMIT_LOOPBACK} admitting the clients)} set through the management API before the ` +
+        'run, against W2 open (defaultAction Allow, no rules) with the same token auth; open and ' +
+        'restricted alternate (open first in odd rounds). Each run checks the rules are enforced: ' +
+        'GET /v2/ from 127.0.0.2 is 403 when restricted, 401 when open.',
+    );
   }
   if (Number(machine.cpus) <= 2) {
     notes.push(

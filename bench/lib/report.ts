@@ -123,16 +123,27 @@ export interface FigureResult {
   met: boolean | null;
 }
 
+/** One side of the Restricted comparison: per-round rates and their median. */
+export interface RestrictedSide {
+  median: number;
+  rounds: number[];
+}
+
 export interface RestrictedResult {
   available: boolean;
   /** Why not, when unavailable. */
   reason?: string;
   target: string;
-  open?: { median: number; rounds: number[] };
-  restricted?: { median: number; rounds: number[] };
-  /** restricted / open of the medians (images/s of W2 push on Breakwater). */
+  /** IP rules of the restricted registry. */
+  ipRules?: number;
+  /** W2 push (images/s) on Breakwater open and restricted. */
+  open?: RestrictedSide;
+  restricted?: RestrictedSide;
+  /** restricted / open of the push medians: the figure with the target. */
   ratio?: number;
   met?: boolean | null;
+  /** W2 pull (images/s), open and restricted, and restricted / open (no target). */
+  pull?: { open: RestrictedSide; restricted: RestrictedSide; ratio: number };
 }
 
 export interface LimitsResult {
@@ -164,6 +175,38 @@ export function summariseLimits(rounds: Limits[]): LimitsResult | undefined {
       sha256: median(rounds.map((l) => l.sha256)),
       tcp: median(rounds.map((l) => l.tcp)),
       disk: median(rounds.map((l) => l.disk)),
+    },
+  };
+}
+
+export const RESTRICTED_TARGET = 'within 10% of open (>= 0.9x)';
+
+/** Restricted / open W2 on Breakwater, from the per-round rates of each side. */
+export function summariseRestricted(
+  rates: Record<'open' | 'restricted', Array<{ push: number; pull: number }>>,
+  ipRules: number,
+): RestrictedResult {
+  if (rates.open.length === 0 || rates.restricted.length === 0) {
+    return { available: false, reason: 'no completed round', target: RESTRICTED_TARGET };
+  }
+  const side = (values: number[]): RestrictedSide => ({ median: median(values), rounds: values });
+  const open = side(rates.open.map((r) => r.push));
+  const restricted = side(rates.restricted.map((r) => r.push));
+  const pullOpen = side(rates.open.map((r) => r.pull));
+  const pullRestricted = side(rates.restricted.map((r) => r.pull));
+  const ratio = restricted.median / open.median;
+  return {
+    available: true,
+    target: RESTRICTED_TARGET,
+    ipRules,
+    open,
+    restricted,
+    ratio,
+    met: ratio >= 0.9,
+    pull: {
+      open: pullOpen,
+      restricted: pullRestricted,
+      ratio: pullRestricted.median / pullOpen.median,
     },
   };
 }
@@ -241,9 +284,17 @@ export function renderMarkdown(report: Report, chartFile: string): string {
   if (r) {
     if (r.available) {
       lines.push(
-        `| Restricted W2 push (Breakwater, restricted / open) | images/s | ${fmt(r.restricted?.median)} | ` +
-          `${fmt(r.open?.median)} (open) | ${fmt(r.ratio)}x | ${r.target} | ${metText(r.met)} |`,
+        `| Restricted W2 push (Breakwater, ${r.ipRules} IP rules / open) | images/s | ` +
+          `${fmt(r.restricted?.median)} | ${fmt(r.open?.median)} (open) | ${fmt(r.ratio)}x | ` +
+          `${r.target} | ${metText(r.met)} |`,
       );
+      if (r.pull) {
+        lines.push(
+          `| Restricted W2 pull (Breakwater, ${r.ipRules} IP rules / open) | images/s | ` +
+            `${fmt(r.pull.restricted.median)} | ${fmt(r.pull.open.median)} (open) | ` +
+            `${fmt(r.pull.ratio)}x |  |  |`,
+        );
+      }
     } else {
       lines.push(
         `| Restricted W2 push (Breakwater, restricted / open) | images/s | n/a | n/a | n/a | ` +
@@ -302,6 +353,16 @@ export function renderMarkdown(report: Report, chartFile: string): string {
     lines.push(
       `| ${f.label} (${f.unit}) | ${f.breakwater.rounds.map(fmt).join(', ')} | ${f.distribution.rounds.map(fmt).join(', ')} |`,
     );
+  }
+  if (r?.available && r.open && r.restricted) {
+    lines.push(
+      `| Restricted W2 push (images/s; restricted, open) | ${r.restricted.rounds.map(fmt).join(', ')} | ${r.open.rounds.map(fmt).join(', ')} (open) |`,
+    );
+    if (r.pull) {
+      lines.push(
+        `| Restricted W2 pull (images/s; restricted, open) | ${r.pull.restricted.rounds.map(fmt).join(', ')} | ${r.pull.open.rounds.map(fmt).join(', ')} (open) |`,
+      );
+    }
   }
   if (report.notes.length > 0) lines.push('', '## Notes', '', ...report.notes.map((n) => `- ${n}`));
   return `${lines.join('\n')}\n`;

@@ -366,7 +366,7 @@ export async function w1RawPull(server: RunningServer): Promise<number> {
 
 export interface ManyOptions {
   concurrency: number;
-  /** Extra skopeo flags for pushes and for pulls (credentials for a restricted registry). */
+  /** Extra skopeo flags for pushes and for pulls. */
   pushArgs?: string[];
   pullArgs?: string[];
   /** Skip the pull half. */
@@ -414,26 +414,4 @@ export async function w3Dedupe(server: RunningServer, layout: Layout): Promise<n
     await skopeoPush(server, layout, image, `${server.host}/bench/w3:${image.tag}`);
   }
   return layout.images.length / seconds(started);
-}
-
-/**
- * What it takes to run W2 against a restricted registry (token auth plus IP rules). Breakwater has
- * neither yet, so this reports unavailable; when they land, fill in how to start a restricted
- * server and which skopeo flags authenticate, and the harness measures it beside W2 open.
- */
-export interface RestrictedSetup {
-  available: boolean;
-  reason: string;
-  /** Extra `breakwater serve` flags and environment for a restricted registry. */
-  serverArgs?: string[];
-  serverEnv?: Record<string, string>;
-  /** skopeo flags that authenticate pushes (`--dest-creds ...`) and pulls (`--src-creds ...`). */
-  pushArgs?: string[];
-  pullArgs?: string[];
-}
-
-export function restrictedSetup(): RestrictedSetup {
-  // Token auth is in; network rules (IP allow lists) are stored by the management API but not
-  // yet enforced on the data plane, so a restricted registry cannot be measured.
-  return { available: false, reason: 'not available yet: needs token auth and IP rules' };
 }

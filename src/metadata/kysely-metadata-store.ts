@@ -42,6 +42,9 @@ function chunks<T>(values: T[]): T[][] {
 }
 
 export class KyselyMetadataStore implements MetadataStore {
+  /** Parsed registry records by id; valid while their `updatedAt` matches the row's. */
+  private readonly registryCache = new Map<string, RegistryRecord>();
+
   constructor(private readonly db: Kysely<Database>) {}
 
   /** The shared Kysely instance, for the other stores over the same database. */
@@ -90,10 +93,37 @@ export class KyselyMetadataStore implements MetadataStore {
   async getRegistryById(id: string): Promise<RegistryRecord | undefined> {
     const row = await this.db
       .selectFrom('registries')
+      .select(['id', 'updated_at'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ? this.loadRegistry(row.id, row.updated_at) : undefined;
+  }
+
+  /**
+   * A registry's record, parsed once per version. Every lookup still reads the row's
+   * `updated_at` from the database, and every change (settings, hosts) moves it forward, so a
+   * change applies to the very next request on every replica; only re-parsing an unchanged
+   * record is saved (with 10,000 IP rules its properties are hundreds of KiB of JSON).
+   */
+  private async loadRegistry(id: string, version: string): Promise<RegistryRecord | undefined> {
+    const cached = this.registryCache.get(id);
+    if (cached && cached.updatedAt === version) return cached;
+    const row = await this.db
+      .selectFrom('registries')
       .selectAll()
       .where('id', '=', id)
       .executeTakeFirst();
-    return row ? this.toRegistry(row) : undefined;
+    if (!row) return undefined;
+    const record = await this.toRegistry(row);
+    this.registryCache.set(id, record);
+    return record;
+  }
+
+  /** A timestamp strictly after `previous`, so two changes in one millisecond still differ. */
+  private nextVersion(previous: string): string {
+    const now = Date.now();
+    const after = Date.parse(previous) + 1;
+    return new Date(Math.max(now, Number.isNaN(after) ? now : after)).toISOString();
   }
 
   private async toRegistry(
@@ -146,7 +176,7 @@ export class KyselyMetadataStore implements MetadataStore {
       await trx
         .updateTable('registries')
         .set({
-          updated_at: now(),
+          updated_at: this.nextVersion(row.updated_at),
           ...(properties ? { properties: JSON.stringify(properties) } : {}),
           ...(arm?.location !== undefined ? { location: arm.location } : {}),
           ...(arm?.sku !== undefined ? { sku: JSON.stringify(arm.sku) } : {}),
@@ -176,6 +206,7 @@ export class KyselyMetadataStore implements MetadataStore {
       ] as const) {
         await trx.deleteFrom(table).where('registry_id', '=', id).execute();
       }
+      this.registryCache.delete(id);
       const result = await trx.deleteFrom('registries').where('id', '=', id).executeTakeFirst();
       return Number(result.numDeletedRows) > 0;
     });
@@ -184,20 +215,20 @@ export class KyselyMetadataStore implements MetadataStore {
   async getRegistryByName(name: string): Promise<RegistryRecord | undefined> {
     const row = await this.db
       .selectFrom('registries')
-      .selectAll()
+      .select(['id', 'updated_at'])
       .where('name', '=', name.toLowerCase())
       .executeTakeFirst();
-    return row ? this.toRegistry(row) : undefined;
+    return row ? this.loadRegistry(row.id, row.updated_at) : undefined;
   }
 
   async getRegistryByHost(host: string): Promise<RegistryRecord | undefined> {
     const row = await this.db
       .selectFrom('registry_hosts')
       .innerJoin('registries', 'registries.id', 'registry_hosts.registry_id')
-      .selectAll('registries')
+      .select(['registries.id', 'registries.updated_at'])
       .where('registry_hosts.host', '=', host.toLowerCase())
       .executeTakeFirst();
-    return row ? this.toRegistry(row) : undefined;
+    return row ? this.loadRegistry(row.id, row.updated_at) : undefined;
   }
 
   async listRegistries(): Promise<RegistryRecord[]> {
@@ -217,6 +248,19 @@ export class KyselyMetadataStore implements MetadataStore {
       .select('registry_id')
       .where('host', '=', normalized)
       .executeTakeFirst();
+    // Hosts are part of the record: move its version so cached copies are refreshed.
+    const current = await this.db
+      .selectFrom('registries')
+      .select('updated_at')
+      .where('id', '=', registryId)
+      .executeTakeFirst();
+    if (current) {
+      await this.db
+        .updateTable('registries')
+        .set({ updated_at: this.nextVersion(current.updated_at) })
+        .where('id', '=', registryId)
+        .execute();
+    }
     return owner?.registry_id === registryId;
   }
 

@@ -53,6 +53,21 @@ export function metadataStoreContract(
       expect(await store.addRegistryHost(registry.id, 'localhost:5999')).toBe(true);
     });
 
+    it('shows every change at the next lookup, even two in one millisecond', async () => {
+      for (let i = 0; i < 5; i += 1) {
+        await store.updateRegistry(registry.id, (current) => ({
+          properties: { ...current.properties, counter: i },
+        }));
+        const seen = await store.getRegistryByHost('127.0.0.1:5999');
+        expect(seen?.properties.counter).toBe(i);
+      }
+      const first = await store.getRegistryByName(registry.name);
+      await store.addRegistryHost(registry.id, 'new-alias:1');
+      const second = await store.getRegistryByName(registry.name);
+      expect(second!.updatedAt > first!.updatedAt).toBe(true);
+      expect(second?.aliases).toContain('new-alias:1');
+    });
+
     it('refuses a second registry with the same name', async () => {
       await expect(
         store.createRegistry({ name: registry.name, loginServer: 'other.example.test' }),

@@ -122,7 +122,10 @@ export class NetworkLab {
       hostAddress: `10.99.${octet}.1`,
       address: `10.99.${octet}.2`,
       ...(spec.ipv6
-        ? { hostAddress6: `fd00:99:${octet.toString(16)}::1`, address6: `fd00:99:${octet.toString(16)}::2` }
+        ? {
+            hostAddress6: `fd00:99:${octet.toString(16)}::1`,
+            address6: `fd00:99:${octet.toString(16)}::2`,
+          }
         : {}),
     };
     await ip(['netns', 'add', name]);
@@ -188,7 +191,7 @@ export class NetworkLab {
 async function freeSubnetBase(count: number): Promise<number> {
   const addresses = (await ip(['-o', 'addr', 'show'])).stdout;
   for (let attempt = 0; attempt < 50; attempt += 1) {
-    const base = 10 + randomBytes(1).readUInt8() % 200;
+    const base = 10 + (randomBytes(1).readUInt8() % 200);
     const taken = Array.from({ length: count }, (_, i) => base + i).some(
       (octet) =>
         addresses.includes(`10.99.${octet}.`) ||
