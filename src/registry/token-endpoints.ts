@@ -105,9 +105,12 @@ export async function tokenEndpoints(
       operation,
       result: 'allowed',
       principal: principal.subject.id,
-      reason: detail,
+      reason: `${networkReasons.get(request) ?? 'network: not judged'}; ${detail}`,
     });
   }
+
+  /** The network stage's reason per request, so allowed token decisions carry it too. */
+  const networkReasons = new WeakMap<FastifyRequest, string>();
 
   /** Stage 1 before anything else: a refused network answers 403 whatever the credential. */
   async function networkFirst(
@@ -119,6 +122,7 @@ export async function tokenEndpoints(
     const source = decider.sourceOf(request.socket.remoteAddress, request.headers);
     const gate = await decider.networkGate(registry, source, identified, door);
     if ('status' in gate) refuse(registry, request, gate, operation);
+    networkReasons.set(request, gate.reason);
   }
 
   function checkService(registry: RegistryRecord, service: string | undefined): void {
