@@ -654,7 +654,7 @@ export class AccessDecider {
       };
       if (!allowed) {
         advice.push(
-          `Assign a role that allows ${wanted.action} on the registry, e.g. 'breakwater role assignment create --assignee ${principal.subject.id} --role ${wanted.action === 'pull' ? 'AcrPull' : wanted.action === 'push' ? 'AcrPush' : 'AcrDelete'} --scope ${registry.arm?.resourceId ?? registry.name}'.`,
+          `Assign principal ${principal.subject.id} a role that allows ${wanted.action} (e.g. ${wanted.action === 'pull' ? 'AcrPull' : wanted.action === 'push' ? 'AcrPush' : 'AcrDelete'}) at the registry's scope ${registry.arm?.resourceId ?? registry.name} (ARM roleAssignments PUT).`,
         );
       }
     }

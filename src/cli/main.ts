@@ -1,11 +1,13 @@
 /**
  * @module cli/main
- * The `breakwater` command. `serve` runs the platform; the az-shaped management commands join
- * this tree as the management API lands.
+ * The `breakwater` command. `serve` runs the platform; the az-shaped commands (`login`,
+ * `account`, `configure`, `acr`) talk to a running one (commands/).
  */
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { startBreakwater } from '../server/server.js';
+import { registerAccountCommands } from './commands/account.js';
+import { registerAcrCommands } from './commands/acr.js';
 
 const program = new Command();
 
@@ -101,6 +103,20 @@ program
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+
+registerAccountCommands(program);
+registerAcrCommands(program);
+for (const command of program.commands) {
+  if (command.name() === 'serve') continue;
+  // az prints usage errors as one `ERROR:` line; commander's `error: ...` is rewritten to match.
+  const oneLine = (c: Command) => {
+    c.showHelpAfterError(false).configureOutput({
+      outputError: (text, write) => write(text.replace(/^error: /, 'ERROR: ')),
+    });
+    c.commands.forEach(oneLine);
+  };
+  oneLine(command);
+}
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof ConfigError) {

@@ -45,8 +45,9 @@ export function sendRegistryError(
   } else {
     request.log.debug({ code: registryError.code, msg: registryError.message }, 'request refused');
   }
-  // A client that went away mid-body has no one to answer.
-  if (request.raw.destroyed || reply.raw.headersSent) return reply;
+  // A client that went away has no one to answer. (Not `request.raw.destroyed`: a request whose
+  // body was read to the end is destroyed too, and its client still waits for the answer.)
+  if (request.raw.socket?.destroyed || reply.raw.headersSent) return reply;
   for (const [name, value] of Object.entries(registryError.headers)) reply.header(name, value);
   const body = {
     errors: [

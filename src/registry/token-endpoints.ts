@@ -36,6 +36,14 @@ export interface TokenEndpointOptions {
 
 type Form = Record<string, string | string[] | undefined>;
 
+/** The identity stage's answer for a request too malformed to carry a credential. */
+const NO_VALID_REQUEST = {
+  status: 401 as const,
+  code: 'UNAUTHORIZED' as const,
+  message: 'malformed token request',
+  reason: 'identity: malformed token request',
+};
+
 function field(form: Form, name: string): string | undefined {
   const value = form[name];
   return Array.isArray(value) ? value[0] : value;
@@ -125,16 +133,33 @@ export async function tokenEndpoints(
     networkReasons.set(request, gate.reason);
   }
 
-  function checkService(registry: RegistryRecord, service: string | undefined): void {
-    if (service === undefined) return;
+  /** A token request for another registry's service: answered after the network stage. */
+  function serviceProblem(
+    registry: RegistryRecord,
+    service: string | undefined,
+  ): RegistryError | undefined {
+    if (service === undefined) return undefined;
     const known = [registry.loginServer, ...registry.aliases].map((h) => h.toLowerCase());
-    if (!known.includes(service.toLowerCase())) {
-      throw new RegistryError(
-        'UNAUTHORIZED',
-        `the token service '${service}' is not this registry '${registry.loginServer}'`,
-        { status: 401 },
-      );
-    }
+    if (known.includes(service.toLowerCase())) return undefined;
+    return new RegistryError(
+      'UNAUTHORIZED',
+      `the token service '${service}' is not this registry '${registry.loginServer}'`,
+      { status: 401 },
+    );
+  }
+
+  /**
+   * Malformed token requests are still judged by the network first: a refused source learns
+   * nothing, not even that its request was malformed.
+   */
+  async function refuseMalformed(
+    registry: RegistryRecord,
+    request: FastifyRequest,
+    error: RegistryError,
+    operation: string,
+  ): Promise<never> {
+    await networkFirst(registry, request, NO_VALID_REQUEST, operation);
+    throw error;
   }
 
   /** Access token for what the principal may do of `scopes`; 401 when nothing asked is allowed. */
@@ -177,7 +202,8 @@ export async function tokenEndpoints(
     '/oauth2/token',
     async (request, reply) => {
       const registry = await hosts.forDoor(door, request.headers.host);
-      checkService(registry, request.query.service);
+      const wrongService = serviceProblem(registry, request.query.service);
+      if (wrongService) await refuseMalformed(registry, request, wrongService, 'GET /oauth2/token');
       const scopes = fields(request.query as Form, 'scope');
       const identified = await decider.identify(registry, request.headers.authorization, false);
       await networkFirst(registry, request, identified, 'GET /oauth2/token');
@@ -206,22 +232,35 @@ export async function tokenEndpoints(
   app.post<{ Body: Form }>('/oauth2/token', async (request, reply) => {
     const registry = await hosts.forDoor(door, request.headers.host);
     const form = request.body ?? {};
-    checkService(registry, field(form, 'service'));
+    const operation = 'POST /oauth2/token';
+    const wrongService = serviceProblem(registry, field(form, 'service'));
+    if (wrongService) await refuseMalformed(registry, request, wrongService, operation);
     const grantType = field(form, 'grant_type');
     let identified: Awaited<ReturnType<AccessDecider['identify']>>;
     if (grantType === 'refresh_token') {
       const refreshToken = field(form, 'refresh_token');
-      if (!refreshToken)
-        throw new RegistryError('UNAUTHORIZED', 'refresh_token is required', { status: 400 });
-      identified = await decider.identifyRefreshToken(registry, refreshToken);
+      if (!refreshToken) {
+        await refuseMalformed(
+          registry,
+          request,
+          new RegistryError('UNAUTHORIZED', 'refresh_token is required', { status: 400 }),
+          operation,
+        );
+      }
+      identified = await decider.identifyRefreshToken(registry, refreshToken!);
     } else if (grantType === 'password') {
       const username = field(form, 'username') ?? field(form, 'client_id') ?? '';
       const basic = `Basic ${Buffer.from(`${username}:${field(form, 'password') ?? ''}`).toString('base64')}`;
       identified = await decider.identify(registry, basic, false);
     } else {
-      throw new RegistryError('UNSUPPORTED', `unsupported grant_type '${grantType ?? ''}'`, {
-        status: 400,
-      });
+      return refuseMalformed(
+        registry,
+        request,
+        new RegistryError('UNSUPPORTED', `unsupported grant_type '${grantType ?? ''}'`, {
+          status: 400,
+        }),
+        operation,
+      );
     }
     await networkFirst(registry, request, identified, 'POST /oauth2/token');
     if ('status' in identified) refuse(registry, request, identified, 'POST /oauth2/token');
@@ -250,17 +289,30 @@ export async function tokenEndpoints(
   app.post<{ Body: Form }>('/oauth2/exchange', async (request, reply) => {
     const registry = await hosts.forDoor(door, request.headers.host);
     const form = request.body ?? {};
-    checkService(registry, field(form, 'service'));
+    const operation = 'POST /oauth2/exchange';
+    const wrongService = serviceProblem(registry, field(form, 'service'));
+    if (wrongService) await refuseMalformed(registry, request, wrongService, operation);
     const grantType = field(form, 'grant_type');
     if (grantType !== 'access_token' && grantType !== 'access_token_refresh_token') {
-      throw new RegistryError('UNSUPPORTED', `unsupported grant_type '${grantType ?? ''}'`, {
-        status: 400,
-      });
+      await refuseMalformed(
+        registry,
+        request,
+        new RegistryError('UNSUPPORTED', `unsupported grant_type '${grantType ?? ''}'`, {
+          status: 400,
+        }),
+        operation,
+      );
     }
     const accessToken = field(form, 'access_token');
-    if (!accessToken)
-      throw new RegistryError('UNAUTHORIZED', 'access_token is required', { status: 400 });
-    const identified = await decider.identifyExchange(registry, accessToken);
+    if (!accessToken) {
+      await refuseMalformed(
+        registry,
+        request,
+        new RegistryError('UNAUTHORIZED', 'access_token is required', { status: 400 }),
+        operation,
+      );
+    }
+    const identified = await decider.identifyExchange(registry, accessToken!);
     await networkFirst(registry, request, identified, 'POST /oauth2/exchange');
     if ('status' in identified) refuse(registry, request, identified, 'POST /oauth2/exchange');
     const tenant = field(form, 'tenant');

@@ -320,7 +320,7 @@ async function adminCredentials(context: ManagementContext, registry: RegistryRe
     throw new ArmError(
       400,
       'AdminUserDisabled',
-      `The admin user is disabled for registry '${registry.name}'. Enable it with 'az acr update -n ${registry.name} --admin-enabled true'.`,
+      `The admin user is disabled for registry '${registry.name}'. Enable it with 'breakwater acr update -n ${registry.name} --admin-enabled true'.`,
     );
   }
   await ensureAdminCredentials(context, registry);
