@@ -34,8 +34,13 @@ import {
   OCI_MANIFEST,
   sampleImageSpec,
 } from '../support/oci-layout.js';
-import { REPO_ROOT, removeDataDir, requireClient, type RunningServer } from '../support/server.js';
-import { startServerOn } from './listen-server.js';
+import {
+  REPO_ROOT,
+  removeDataDir,
+  requireClient,
+  startServer,
+  type RunningServer,
+} from '../support/server.js';
 import { namespacesUsable, NetworkLab, requireNamespaces, type Namespace } from './netns.js';
 
 const enabled =
@@ -142,13 +147,11 @@ describe.skipIf(!enabled)('network rules judged by real source addresses (skopeo
     lab = await NetworkLab.create([{ label: 'a', ipv6: true }, { label: 'b' }]);
     [inside, moved] = lab.namespaces as [Namespace, Namespace];
     const started = await Promise.allSettled([
-      startServerOn(inside.hostAddress, [
-        '--log-level',
-        'info',
-        '--trusted-proxies',
-        `${inside.hostAddress}/32`,
-      ]),
-      startServerOn(inside.hostAddress6!, ['--log-level', 'info']),
+      startServer({
+        address: inside.hostAddress,
+        extraArgs: ['--log-level', 'info', '--trusted-proxies', `${inside.hostAddress}/32`],
+      }),
+      startServer({ address: inside.hostAddress6!, extraArgs: ['--log-level', 'info'] }),
     ]);
     // Keep whichever started, so afterAll stops it even when the other did not.
     if (started[0].status === 'fulfilled') server = started[0].value;

@@ -61,6 +61,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** `https` when the data endpoint serves TLS (`--data-tls`). */
   scheme?: 'http' | 'https';
+  /** The address to listen on (IPv4 or IPv6, no brackets); 127.0.0.1 by default. */
+  address?: string;
 }
 
 /** Readiness probe; over TLS it skips verification (the CA may not exist before the start). */
@@ -80,8 +82,9 @@ async function healthy(url: string): Promise<boolean> {
 
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'breakwater-test-'));
-  const port = options.port ?? (await freePort());
-  const host = `127.0.0.1:${port}`;
+  const address = options.address ?? '127.0.0.1';
+  const port = options.port ?? (await freePort(address));
+  const host = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
   const child = spawn(
     process.execPath,
     [
