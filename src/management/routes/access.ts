@@ -7,11 +7,9 @@
 import type { DataPrincipal } from '../../access/index.js';
 import { ArmError } from '../arm-errors.js';
 import type { ArmRouter } from '../arm-router.js';
-import { checkApiVersion, REGISTRY_API_VERSIONS } from '../api-versions.js';
 import type { ManagementContext } from '../context.js';
 import { REGISTRY_TYPE } from '../registry-resource.js';
-import { resourceId } from '../resource-id.js';
-import { findRegistry } from './registries.js';
+import { authorizedRegistry } from './registries.js';
 
 const BASE =
   '/subscriptions/:subscriptionId/resourceGroups/:resourceGroup/providers/Microsoft.ContainerRegistry/registries/:name';
@@ -28,22 +26,14 @@ function isoOrUndefined(value: string | null, name: string): string | undefined 
 }
 
 export function registerAccessRoutes(router: ArmRouter, context: ManagementContext): void {
-  const { auth } = context;
 
   router.add('GET', `${BASE}/accessDecisions`, async ({ caller, params, apiVersion, query }) => {
-    checkApiVersion(apiVersion, REGISTRY_API_VERSIONS, 'registries');
-    const id = resourceId(
-      params.subscriptionId!,
-      params.resourceGroup!,
-      REGISTRY_TYPE,
-      params.name!,
-    );
-    await auth.authorize(caller, `${REGISTRY_TYPE}/accessDecisions/read`, id);
-    const registry = await findRegistry(
+    const registry = await authorizedRegistry(
       context,
-      params.subscriptionId!,
-      params.resourceGroup!,
-      params.name!,
+      caller,
+      params,
+      apiVersion,
+      `${REGISTRY_TYPE}/accessDecisions/read`,
     );
     const result = query.get('result');
     if (result !== null && result !== 'allowed' && result !== 'refused') {
@@ -68,19 +58,12 @@ export function registerAccessRoutes(router: ArmRouter, context: ManagementConte
   });
 
   router.add('POST', `${BASE}/checkAccess`, async ({ caller, params, apiVersion, body }) => {
-    checkApiVersion(apiVersion, REGISTRY_API_VERSIONS, 'registries');
-    const id = resourceId(
-      params.subscriptionId!,
-      params.resourceGroup!,
-      REGISTRY_TYPE,
-      params.name!,
-    );
-    await auth.authorize(caller, `${REGISTRY_TYPE}/read`, id);
-    const registry = await findRegistry(
+    const registry = await authorizedRegistry(
       context,
-      params.subscriptionId!,
-      params.resourceGroup!,
-      params.name!,
+      caller,
+      params,
+      apiVersion,
+      `${REGISTRY_TYPE}/read`,
     );
     const input = isObject(body) ? body : {};
     if (typeof input.sourceAddress !== 'string' || input.sourceAddress === '') {

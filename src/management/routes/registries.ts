@@ -66,6 +66,23 @@ export async function findRegistry(
   return registry;
 }
 
+/**
+ * The registry a registry-scoped route names, after the api-version check and the caller's
+ * authorization for `action` at the registry's scope (403 before 404, as ARM answers).
+ */
+export async function authorizedRegistry(
+  context: ManagementContext,
+  caller: ArmRequestContext['caller'],
+  params: Record<string, string>,
+  apiVersion: string,
+  action: string,
+): Promise<RegistryRecord> {
+  checkApiVersion(apiVersion, REGISTRY_API_VERSIONS, 'registries');
+  const id = resourceId(params.subscriptionId!, params.resourceGroup!, REGISTRY_TYPE, params.name!);
+  await context.auth.authorize(caller, action, id);
+  return findRegistry(context, params.subscriptionId!, params.resourceGroup!, params.name!);
+}
+
 /** Generates both admin passwords: hashed to verify, sealed so listCredentials can show them. */
 async function ensureAdminCredentials(
   context: ManagementContext,
@@ -204,20 +221,7 @@ export function registerRegistryRoutes(router: ArmRouter, context: ManagementCon
   });
 
   router.add('PATCH', `${BASE}/:name`, async ({ caller, params, apiVersion, body }) => {
-    checkApiVersion(apiVersion, REGISTRY_API_VERSIONS, 'registries');
-    const id = resourceId(
-      params.subscriptionId!,
-      params.resourceGroup!,
-      REGISTRY_TYPE,
-      params.name!,
-    );
-    await auth.authorize(caller, action('write'), id);
-    const registry = await findRegistry(
-      context,
-      params.subscriptionId!,
-      params.resourceGroup!,
-      params.name!,
-    );
+    const registry = await authorizedRegistry(context, caller, params, apiVersion, action('write'));
     if (!isObject(body))
       throw armErrors.invalidRequest(
         'The request content was invalid and could not be deserialized.',
@@ -246,19 +250,12 @@ export function registerRegistryRoutes(router: ArmRouter, context: ManagementCon
   });
 
   router.add('POST', `${BASE}/:name/listCredentials`, async ({ caller, params, apiVersion }) => {
-    checkApiVersion(apiVersion, REGISTRY_API_VERSIONS, 'registries');
-    const id = resourceId(
-      params.subscriptionId!,
-      params.resourceGroup!,
-      REGISTRY_TYPE,
-      params.name!,
-    );
-    await auth.authorize(caller, action('listCredentials/action'), id);
-    const registry = await findRegistry(
+    const registry = await authorizedRegistry(
       context,
-      params.subscriptionId!,
-      params.resourceGroup!,
-      params.name!,
+      caller,
+      params,
+      apiVersion,
+      action('listCredentials/action'),
     );
     return adminCredentials(context, registry);
   });
@@ -267,19 +264,12 @@ export function registerRegistryRoutes(router: ArmRouter, context: ManagementCon
     'POST',
     `${BASE}/:name/regenerateCredential`,
     async ({ caller, params, apiVersion, body }) => {
-      checkApiVersion(apiVersion, REGISTRY_API_VERSIONS, 'registries');
-      const id = resourceId(
-        params.subscriptionId!,
-        params.resourceGroup!,
-        REGISTRY_TYPE,
-        params.name!,
-      );
-      await auth.authorize(caller, action('regenerateCredential/action'), id);
-      const registry = await findRegistry(
+      const registry = await authorizedRegistry(
         context,
-        params.subscriptionId!,
-        params.resourceGroup!,
-        params.name!,
+        caller,
+        params,
+        apiVersion,
+        action('regenerateCredential/action'),
       );
       const which = isObject(body) ? body.name : undefined;
       if (which !== 'password' && which !== 'password2') {
