@@ -21,6 +21,8 @@ export interface BreakwaterConfig {
   maxManifestBytes: number;
   /** Upload sessions untouched for this long are discarded. */
   uploadExpiryHours: number;
+  /** Access decisions are kept this long in the store the API lists (the JSONL file is kept). */
+  auditRetentionDays: number;
   /** Management listener (ARM API, identity service), HTTPS, `HOST:PORT`. */
   managementListen: string;
   /** Public URL of the management listener; empty = `https://<bound management address>`. */
@@ -48,6 +50,7 @@ export const DEFAULT_CONFIG: BreakwaterConfig = {
   logLevel: 'info',
   maxManifestBytes: 4 * 1024 * 1024,
   uploadExpiryHours: 24,
+  auditRetentionDays: 30,
   managementListen: '127.0.0.1:8443',
   managementUrl: '',
   tlsCert: '',
@@ -68,6 +71,7 @@ const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
   logLevel: { kind: 'logLevel', env: 'BREAKWATER_LOG_LEVEL' },
   maxManifestBytes: { kind: 'number', env: 'BREAKWATER_MAX_MANIFEST_BYTES' },
   uploadExpiryHours: { kind: 'number', env: 'BREAKWATER_UPLOAD_EXPIRY_HOURS' },
+  auditRetentionDays: { kind: 'number', env: 'BREAKWATER_AUDIT_RETENTION_DAYS' },
   managementListen: { kind: 'string', env: 'BREAKWATER_MANAGEMENT_LISTEN' },
   managementUrl: { kind: 'optionalString', env: 'BREAKWATER_MANAGEMENT_URL' },
   tlsCert: { kind: 'optionalString', env: 'BREAKWATER_TLS_CERT' },

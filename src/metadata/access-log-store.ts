@@ -48,6 +48,15 @@ export class AccessLogStore {
     });
   }
 
+  /** Drops records older than `before` (retention); returns how many went. */
+  async prune(before: string): Promise<number> {
+    const result = await this.db
+      .deleteFrom('access_log')
+      .where('time', '<', before)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   /** Newest first. */
   async query(query: AccessQuery): Promise<AccessRecord[]> {
     let select = this.db

@@ -219,6 +219,10 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
       .expireUploads(new Date(Date.now() - config.uploadExpiryHours * HOUR))
       .catch((error: unknown) => logger.error({ err: error }, 'upload expiry failed'));
     if (removed) logger.info({ removed }, 'expired abandoned uploads');
+    const pruned = await platform.management.accessLog
+      .prune(new Date(Date.now() - config.auditRetentionDays * 24 * HOUR).toISOString())
+      .catch((error: unknown) => logger.error({ err: error }, 'audit retention failed'));
+    if (pruned) logger.info({ pruned }, 'pruned old access decisions');
   };
   await expireUploads();
   const janitor = setInterval(expireUploads, HOUR);
