@@ -1,13 +1,18 @@
 /**
  * @module cli/main
  * The `breakwater` command. `serve` runs the platform; the az-shaped commands (`login`,
- * `account`, `configure`, `acr`) talk to a running one (commands/).
+ * `account`, `configure`, `acr`, `role`, `identity`, `network`) talk to a running one (commands/).
  */
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { startBreakwater } from '../server/server.js';
 import { registerAccountCommands } from './commands/account.js';
 import { registerAcrCommands } from './commands/acr.js';
+import { registerAcrRepositoryCommands } from './commands/acr-repository.js';
+import { registerAcrTokenCommands } from './commands/acr-token.js';
+import { registerIdentityCommands } from './commands/identity.js';
+import { registerNetworkCommands } from './commands/network.js';
+import { registerRoleCommands } from './commands/role.js';
 
 const program = new Command();
 
@@ -106,6 +111,12 @@ program
 
 registerAccountCommands(program);
 registerAcrCommands(program);
+const acrCommand = program.commands.find((c) => c.name() === 'acr')!;
+registerAcrRepositoryCommands(acrCommand);
+registerAcrTokenCommands(acrCommand);
+registerRoleCommands(program);
+registerIdentityCommands(program);
+registerNetworkCommands(program);
 for (const command of program.commands) {
   if (command.name() === 'serve') continue;
   // az prints usage errors as one `ERROR:` line; commander's `error: ...` is rewritten to match.

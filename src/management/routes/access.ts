@@ -26,7 +26,6 @@ function isoOrUndefined(value: string | null, name: string): string | undefined 
 }
 
 export function registerAccessRoutes(router: ArmRouter, context: ManagementContext): void {
-
   router.add('GET', `${BASE}/accessDecisions`, async ({ caller, params, apiVersion, query }) => {
     const registry = await authorizedRegistry(
       context,

@@ -141,7 +141,14 @@ export function registerAuthorizationRoutes(router: ArmRouter, context: Manageme
     `${PROVIDER}/roleAssignments`,
     async ({ caller, scope, query, apiVersion }) => {
       checkApiVersion(apiVersion, AUTHORIZATION_API_VERSIONS, 'roleAssignments');
-      const target = normalizeScope(scope || `/subscriptions/${caller.principal.tenantId}`);
+      if (!scope) {
+        throw new ArmError(
+          400,
+          'InvalidScope',
+          'List role assignments at a scope: a subscription, resource group or resource.',
+        );
+      }
+      const target = normalizeScope(scope);
       await auth.authorize(caller, 'Microsoft.Authorization/roleAssignments/read', target);
       const filter = query.get('$filter')?.trim();
       let assignments: RoleAssignmentRecord[];
