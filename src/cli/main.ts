@@ -10,6 +10,7 @@ import { registerAccountCommands } from './commands/account.js';
 import { registerAcrCommands } from './commands/acr.js';
 import { registerAcrRepositoryCommands } from './commands/acr-repository.js';
 import { registerAcrTokenCommands } from './commands/acr-token.js';
+import { registerCloudCommands } from './commands/cloud.js';
 import { registerIdentityCommands } from './commands/identity.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerRoleCommands } from './commands/role.js';
@@ -117,6 +118,7 @@ registerAcrTokenCommands(acrCommand);
 registerRoleCommands(program);
 registerIdentityCommands(program);
 registerNetworkCommands(program);
+registerCloudCommands(program);
 for (const command of program.commands) {
   if (command.name() === 'serve') continue;
   // az prints usage errors as one `ERROR:` line; commander's `error: ...` is rewritten to match.
