@@ -2,22 +2,19 @@
  * `acr repository list|show|show-tags|update|delete` and `acr manifest list-metadata` against a
  * live server, through the data plane's `/acr/v1/` API with tokens fetched like `acr login`.
  */
-import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removeDataDir, startServer, type RunningServer } from '../support/server.js';
-import { cli, makeConfigDir } from './cli.js';
+import type { RunningServer } from '../support/server.js';
+import { startCliSession, type CliSession } from './cli.js';
 import { pushImage } from './push.js';
 
+let session: CliSession;
 let server: RunningServer;
-let configDir: string;
-let env: Record<string, string>;
 let helloDigest: string;
-const run = (...args: string[]) => cli(args, env);
+const run = (...args: string[]) => session.run(...args);
 
 beforeAll(async () => {
-  server = await startServer();
-  configDir = makeConfigDir();
-  env = { BREAKWATER_CONFIG_DIR: configDir, BREAKWATER_DATA: server.dataDir };
+  session = await startCliSession();
+  ({ server } = session);
   expect(run('login').status).toBe(0);
   helloDigest = await pushImage(server, 'hello', 'v1');
   await new Promise((r) => setTimeout(r, 20));
@@ -26,9 +23,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await server?.stop();
-  if (server) removeDataDir(server.dataDir);
-  if (configDir) rmSync(configDir, { recursive: true, force: true });
+  await session?.close();
 });
 
 const ATTRIBUTES = {

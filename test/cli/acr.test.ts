@@ -7,24 +7,22 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removeDataDir, startServer, type RunningServer } from '../support/server.js';
-import { cli, makeConfigDir } from './cli.js';
+import type { RunningServer } from '../support/server.js';
+import { cli, makeConfigDir, startCliSession, type CliSession } from './cli.js';
 
+let session: CliSession;
 let server: RunningServer;
 let configDir: string;
 let env: Record<string, string>;
-const run = (...args: string[]) => cli(args, env);
+const run = (...args: string[]) => session.run(...args);
 
 beforeAll(async () => {
-  server = await startServer();
-  configDir = makeConfigDir();
-  env = { BREAKWATER_CONFIG_DIR: configDir, BREAKWATER_DATA: server.dataDir };
+  session = await startCliSession();
+  ({ server, configDir, env } = session);
 });
 
 afterAll(async () => {
-  await server?.stop();
-  if (server) removeDataDir(server.dataDir);
-  if (configDir) rmSync(configDir, { recursive: true, force: true });
+  await session?.close();
 });
 
 describe('login and account', () => {

@@ -4,10 +4,16 @@
  * directory, and returns what it printed and its exit code.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, REPO_ROOT } from '../support/server.js';
+import {
+  BIN,
+  removeDataDir,
+  REPO_ROOT,
+  startServer,
+  type RunningServer,
+} from '../support/server.js';
 
 export interface CliResult {
   stdout: string;
@@ -33,6 +39,33 @@ export function cli(args: string[], env: Record<string, string>): CliResult {
     status: result.status,
     json<T>() {
       return JSON.parse(result.stdout) as T;
+    },
+  };
+}
+
+/** A live server and a CLI config directory of its own (not logged in yet). */
+export interface CliSession {
+  server: RunningServer;
+  configDir: string;
+  /** The environment every CLI call gets: its config directory and the server's data dir. */
+  env: Record<string, string>;
+  run(...args: string[]): CliResult;
+  close(): Promise<void>;
+}
+
+export async function startCliSession(): Promise<CliSession> {
+  const server = await startServer();
+  const configDir = makeConfigDir();
+  const env = { BREAKWATER_CONFIG_DIR: configDir, BREAKWATER_DATA: server.dataDir };
+  return {
+    server,
+    configDir,
+    env,
+    run: (...args) => cli(args, env),
+    async close() {
+      await server.stop();
+      removeDataDir(server.dataDir);
+      rmSync(configDir, { recursive: true, force: true });
     },
   };
 }

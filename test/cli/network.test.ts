@@ -2,31 +2,26 @@
  * `network vnet create`, `network private-endpoint create` and
  * `network private-endpoint-connection approve|reject|list` against a live server.
  */
-import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removeDataDir, startServer, type RunningServer } from '../support/server.js';
-import { cli, makeConfigDir } from './cli.js';
+import type { RunningServer } from '../support/server.js';
+import { startCliSession, type CliSession } from './cli.js';
 
+let session: CliSession;
 let server: RunningServer;
-let configDir: string;
-let env: Record<string, string>;
 let registryId: string;
 let group: string;
-const run = (...args: string[]) => cli(args, env);
+const run = (...args: string[]) => session.run(...args);
 
 beforeAll(async () => {
-  server = await startServer();
-  configDir = makeConfigDir();
-  env = { BREAKWATER_CONFIG_DIR: configDir, BREAKWATER_DATA: server.dataDir };
+  session = await startCliSession();
+  ({ server } = session);
   expect(run('login').status).toBe(0);
   registryId = run('acr', 'show', '-n', 'myregistry', '--query', 'id', '-o', 'tsv').stdout.trim();
   group = `/subscriptions/${server.owner.subscriptionId}/resourceGroups/breakwater`;
 });
 
 afterAll(async () => {
-  await server?.stop();
-  if (server) removeDataDir(server.dataDir);
-  if (configDir) rmSync(configDir, { recursive: true, force: true });
+  await session?.close();
 });
 
 interface Connection {
