@@ -140,7 +140,13 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     } catch {
       // not written yet
     }
-    if (endpoints?.pid !== child.pid) await new Promise((r) => setTimeout(r, 20));
+    if (endpoints?.pid === child.pid) break;
+    // Never leave a server behind: a child that does not get ready is killed, not orphaned.
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`breakwater serve did not write endpoints.json in time:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
   }
   const managementUrl = endpoints!.management;
   const owner = JSON.parse(
