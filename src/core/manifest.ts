@@ -7,6 +7,7 @@
 import { parseDigest } from './digest.js';
 import { RegistryError } from './errors.js';
 import { INDEX_TYPES, IMAGE_MANIFEST_TYPES, MediaType } from './media-types.js';
+import { isObject } from './json.js';
 
 export interface Descriptor {
   mediaType: string;
@@ -39,10 +40,6 @@ const FOREIGN_LAYER_TYPES = new Set([
 
 function invalid(message: string): RegistryError {
   return new RegistryError('MANIFEST_INVALID', message);
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function parseDescriptor(value: unknown, where: string): Descriptor {

@@ -7,14 +7,11 @@
 import { ArmError } from './arm-errors.js';
 import type { ManagementContext } from './context.js';
 import { parseResourceId } from './resource-id.js';
+import { isObject } from '../core/json.js';
 
 export const USER_ASSIGNED_IDENTITY_TYPE = 'Microsoft.ManagedIdentity/userAssignedIdentities';
 
 const TYPES = ['None', 'SystemAssigned', 'UserAssigned', 'SystemAssigned, UserAssigned'] as const;
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * Applies a requested `identity` to the resource `resourceId` and returns the identity as ARM

@@ -6,6 +6,7 @@
  */
 import type { RegistryRecord } from '../metadata/index.js';
 import { ArmError } from './arm-errors.js';
+import { isObject } from '../core/json.js';
 
 export const REGISTRY_TYPE = 'Microsoft.ContainerRegistry/registries';
 export const SKUS = ['Basic', 'Standard', 'Premium'] as const;
@@ -51,10 +52,6 @@ export function defaultRegistryProperties(sku: SkuName, now: string): Record<str
 
 function invalid(message: string, code = 'InvalidRequestContent'): ArmError {
   return new ArmError(400, code, message);
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 export function parseSku(value: unknown, required: boolean): SkuName | undefined {

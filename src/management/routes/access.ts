@@ -10,13 +10,10 @@ import type { ArmRouter } from '../arm-router.js';
 import type { ManagementContext } from '../context.js';
 import { REGISTRY_TYPE } from '../registry-resource.js';
 import { authorizedRegistry } from './registries.js';
+import { isObject } from '../../core/json.js';
 
 const BASE =
   '/subscriptions/:subscriptionId/resourceGroups/:resourceGroup/providers/Microsoft.ContainerRegistry/registries/:name';
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function isoOrUndefined(value: string | null, name: string): string | undefined {
   if (value === null) return undefined;

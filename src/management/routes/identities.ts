@@ -14,6 +14,7 @@ import { resourceId } from '../resource-id.js';
 import { findRegistry } from './registries.js';
 import { registerResourceDelete, registerResourceReads, writeResource } from './resource-reads.js';
 import { requireResourceGroup, resourceToArm } from './subscriptions.js';
+import { isObject } from '../../core/json.js';
 
 /** Resource types that host managed identities, with the provider path of each. */
 export const IDENTITY_HOST_TYPES = [
@@ -25,10 +26,6 @@ export const IDENTITY_HOST_TYPES = [
 export const TASK_TYPE = 'Microsoft.ContainerRegistry/registries/tasks';
 
 const RESOURCE_NAME = /^[a-zA-Z0-9][-\w.]{0,126}[a-zA-Z0-9_]$|^[a-zA-Z0-9]$/;
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 export function registerIdentityRoutes(router: ArmRouter, context: ManagementContext): void {
   const { auth, controlPlane } = context;

@@ -17,6 +17,7 @@ import { parseResourceId, resourceId } from '../resource-id.js';
 import { findRegistry } from './registries.js';
 import { registerResourceReads, writeResource } from './resource-reads.js';
 import { requireResourceGroup, resourceToArm } from './subscriptions.js';
+import { isObject } from '../../core/json.js';
 
 export const VNET_TYPE = 'Microsoft.Network/virtualNetworks';
 export const PRIVATE_ENDPOINT_TYPE = 'Microsoft.Network/privateEndpoints';
@@ -36,10 +37,6 @@ export interface PrivateEndpointConnection {
       actionsRequired: 'None' | 'Recreate';
     };
   };
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function connectionsOf(registry: RegistryRecord): PrivateEndpointConnection[] {
@@ -381,28 +378,41 @@ export function registerNetworkingRoutes(router: ArmRouter, context: ManagementC
   );
 
   // The registry side: list, read, approve/reject (PUT), delete.
+  /** The registry a connection route names (looked up first), once the caller may `action` on it. */
+  async function connectionRegistry(
+    params: Record<string, string>,
+    apiVersion: string,
+    caller: ArmRequestContext['caller'],
+    action: string,
+  ): Promise<RegistryRecord> {
+    checkApiVersion(apiVersion, REGISTRY_API_VERSIONS, 'registries');
+    const registry = await findRegistry(
+      context,
+      params.subscriptionId!,
+      params.resourceGroup!,
+      params.registry!,
+    );
+    await auth.authorize(caller, action, registry.arm!.resourceId);
+    return registry;
+  }
   const connections =
     '/subscriptions/:subscriptionId/resourceGroups/:resourceGroup/providers/Microsoft.ContainerRegistry/registries/:registry/privateEndpointConnections';
   router.add('GET', connections, async ({ caller, params, apiVersion }) => {
-    checkApiVersion(apiVersion, REGISTRY_API_VERSIONS, 'registries');
-    const registry = await findRegistry(
-      context,
-      params.subscriptionId!,
-      params.resourceGroup!,
-      params.registry!,
+    const registry = await connectionRegistry(
+      params,
+      apiVersion,
+      caller,
+      `${CONNECTION_TYPE}/read`,
     );
-    await auth.authorize(caller, `${CONNECTION_TYPE}/read`, registry.arm!.resourceId);
     return { value: connectionsOf(registry) };
   });
   router.add('GET', `${connections}/:name`, async ({ caller, params, apiVersion }) => {
-    checkApiVersion(apiVersion, REGISTRY_API_VERSIONS, 'registries');
-    const registry = await findRegistry(
-      context,
-      params.subscriptionId!,
-      params.resourceGroup!,
-      params.registry!,
+    const registry = await connectionRegistry(
+      params,
+      apiVersion,
+      caller,
+      `${CONNECTION_TYPE}/read`,
     );
-    await auth.authorize(caller, `${CONNECTION_TYPE}/read`, registry.arm!.resourceId);
     const connection = connectionsOf(registry).find(
       (c) => c.name.toLowerCase() === params.name!.toLowerCase(),
     );
@@ -415,17 +425,11 @@ export function registerNetworkingRoutes(router: ArmRouter, context: ManagementC
     return connection;
   });
   router.add('PUT', `${connections}/:name`, async ({ caller, params, apiVersion, body }) => {
-    checkApiVersion(apiVersion, REGISTRY_API_VERSIONS, 'registries');
-    const registry = await findRegistry(
-      context,
-      params.subscriptionId!,
-      params.resourceGroup!,
-      params.registry!,
-    );
-    await auth.authorize(
+    const registry = await connectionRegistry(
+      params,
+      apiVersion,
       caller,
       `${REGISTRY_TYPE}/privateEndpointConnectionsApproval/action`,
-      registry.arm!.resourceId,
     );
     const state =
       isObject(body) &&
@@ -482,17 +486,11 @@ export function registerNetworkingRoutes(router: ArmRouter, context: ManagementC
     return found;
   });
   router.add('DELETE', `${connections}/:name`, async ({ caller, params, apiVersion, reply }) => {
-    checkApiVersion(apiVersion, REGISTRY_API_VERSIONS, 'registries');
-    const registry = await findRegistry(
-      context,
-      params.subscriptionId!,
-      params.resourceGroup!,
-      params.registry!,
-    );
-    await auth.authorize(
+    const registry = await connectionRegistry(
+      params,
+      apiVersion,
       caller,
       `${REGISTRY_TYPE}/privateEndpointConnectionsApproval/action`,
-      registry.arm!.resourceId,
     );
     await metadata.updateRegistry(registry.id, (current) => ({
       properties: {

@@ -23,13 +23,10 @@ import {
 } from '../registry-resource.js';
 import { resourceId } from '../resource-id.js';
 import { registriesIn, requireResourceGroup, requireSubscription } from './subscriptions.js';
+import { isObject } from '../../core/json.js';
 
 const BASE =
   '/subscriptions/:subscriptionId/resourceGroups/:resourceGroup/providers/Microsoft.ContainerRegistry/registries';
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function systemData(who: ArmRequestContext['caller'], created?: Record<string, unknown> | null) {
   const now = new Date().toISOString();

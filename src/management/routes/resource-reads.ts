@@ -11,6 +11,7 @@ import type { ArmRouter } from '../arm-router.js';
 import type { ManagementContext } from '../context.js';
 import { resourceId } from '../resource-id.js';
 import { requireResourceGroup, resourceToArm } from './subscriptions.js';
+import { isObject } from '../../core/json.js';
 
 const GROUP = '/subscriptions/:subscriptionId/resourceGroups/:resourceGroup/providers';
 
@@ -79,10 +80,6 @@ export interface ResourceWrite {
   identity?: Record<string, unknown> | null;
   /** Resources whose location follows their parent (tasks follow their registry). */
   location?: string;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Writes a resource with the envelope ARM gives it: creation's id and name win over casing. */

@@ -16,6 +16,7 @@ import { REGISTRY_TYPE } from '../registry-resource.js';
 import { resourceId } from '../resource-id.js';
 import { findRegistry } from './registries.js';
 import { resourceToArm } from './subscriptions.js';
+import { isObject } from '../../core/json.js';
 
 export const SCOPE_MAP_TYPE = `${REGISTRY_TYPE}/scopeMaps`;
 export const TOKEN_TYPE = `${REGISTRY_TYPE}/tokens`;
@@ -27,10 +28,6 @@ export interface StoredPassword {
   creationTime: string;
   expiry: string | null;
   hash: string;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** A token as ARM shows it: password hashes never leave the server. */
