@@ -50,6 +50,15 @@ export class ArmRouter {
     this.routes.push({ method, segments: split(suffix).map(lowerLiteral), scoped: true, handler });
   }
 
+  /** The route table as registered (for the adversarial matrix, which attacks every route). */
+  table(): Array<{ method: string; pattern: string; scoped: boolean }> {
+    return this.routes.map((route) => ({
+      method: route.method,
+      pattern: `/${route.segments.join('/')}`,
+      scoped: route.scoped,
+    }));
+  }
+
   match(
     method: string,
     path: string,

@@ -1,7 +1,11 @@
 export { ArmAuth } from './arm-auth.js';
 export { ArmError, sendArmError } from './arm-errors.js';
 export type { ManagementContext } from './context.js';
-export { managementPlugin, type ManagementPluginOptions } from './management-plugin.js';
+export {
+  buildArmRouter,
+  managementPlugin,
+  type ManagementPluginOptions,
+} from './management-plugin.js';
 export { defaultRegistryProperties, REGISTRY_TYPE, registryToArm } from './registry-resource.js';
 export { resourceGroupId, resourceId, parseResourceId } from './resource-id.js';
 export { RESOURCE_GROUP_TYPE } from './routes/subscriptions.js';

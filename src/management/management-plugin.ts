@@ -25,6 +25,19 @@ export interface ManagementPluginOptions {
   identityKeys: SigningKeys;
 }
 
+/** Every ARM route, registered on one router. */
+export function buildArmRouter(context: ManagementContext): ArmRouter {
+  const router = new ArmRouter();
+  registerSubscriptionRoutes(router, context);
+  registerRegistryRoutes(router, context);
+  registerAuthorizationRoutes(router, context);
+  registerIdentityRoutes(router, context);
+  registerTokenRoutes(router, context);
+  registerAccessRoutes(router, context);
+  registerNetworkingRoutes(router, context);
+  return router;
+}
+
 export async function managementPlugin(
   app: FastifyInstance,
   options: ManagementPluginOptions,
@@ -56,14 +69,7 @@ export async function managementPlugin(
     },
   }));
 
-  const router = new ArmRouter();
-  registerSubscriptionRoutes(router, context);
-  registerRegistryRoutes(router, context);
-  registerAuthorizationRoutes(router, context);
-  registerIdentityRoutes(router, context);
-  registerTokenRoutes(router, context);
-  registerAccessRoutes(router, context);
-  registerNetworkingRoutes(router, context);
+  const router = buildArmRouter(context);
 
   async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const url = new URL(request.url, 'https://management.invalid');
