@@ -41,6 +41,13 @@ export interface BreakwaterConfig {
    * e.g. the load balancer in front of replicas. Empty: no forwarding header counts.
    */
   trustedProxies: string[];
+  /**
+   * A connection that sends or reads nothing for this long is closed (slow or stalled clients;
+   * a transfer that keeps moving is never cut, however long it takes).
+   */
+  idleTimeoutSeconds: number;
+  /** A client must finish sending its request headers within this long (slowloris). */
+  headersTimeoutSeconds: number;
 }
 
 export const DEFAULT_CONFIG: BreakwaterConfig = {
@@ -59,6 +66,8 @@ export const DEFAULT_CONFIG: BreakwaterConfig = {
   armAudience: 'https://management.local/',
   location: 'local',
   trustedProxies: [],
+  idleTimeoutSeconds: 120,
+  headersTimeoutSeconds: 30,
 };
 
 type Kind = 'string' | 'optionalString' | 'number' | 'logLevel' | 'boolean' | 'list';
@@ -80,6 +89,8 @@ const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
   armAudience: { kind: 'string', env: 'BREAKWATER_ARM_AUDIENCE' },
   location: { kind: 'string', env: 'BREAKWATER_LOCATION' },
   trustedProxies: { kind: 'list', env: 'BREAKWATER_TRUSTED_PROXIES' },
+  idleTimeoutSeconds: { kind: 'number', env: 'BREAKWATER_IDLE_TIMEOUT_SECONDS' },
+  headersTimeoutSeconds: { kind: 'number', env: 'BREAKWATER_HEADERS_TIMEOUT_SECONDS' },
 };
 
 export const CONFIG_FILE_ENV = 'BREAKWATER_CONFIG';

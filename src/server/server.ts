@@ -31,6 +31,8 @@ interface TlsOptions {
 
 function baseOptions(platform: Platform) {
   return {
+    // A stalled or trickling client loses its connection after this much silence.
+    connectionTimeout: platform.config.idleTimeoutSeconds * 1000,
     // Fastify types its logger as FastifyBaseLogger; a pino Logger is one.
     loggerInstance: platform.logger as FastifyBaseLogger,
     // One log line per request comes from the onResponse hook below, not two from Fastify.
@@ -56,6 +58,20 @@ function logRequests(app: FastifyInstance): void {
   });
 }
 
+/**
+ * The Node server under a listener, with TLS when given. Slowloris: a client that dribbles its
+ * headers keeps its connection until `headersTimeout`, which Node checks every
+ * `connectionsCheckingInterval` (30 s by default; checked more often when the limit is short).
+ */
+function nodeServerOptions(platform: Platform, tls: TlsOptions | undefined) {
+  const headersTimeout = platform.config.headersTimeoutSeconds * 1000;
+  const limits = {
+    headersTimeout,
+    connectionsCheckingInterval: Math.min(30_000, Math.max(250, headersTimeout / 4)),
+  };
+  return tls ? { https: { ...tls, ...limits } } : { http: limits };
+}
+
 /** The public data endpoint: `/healthz`, the token endpoints and the OCI API. */
 export async function buildDataPlaneApp(
   platform: Platform,
@@ -64,10 +80,10 @@ export async function buildDataPlaneApp(
 ): Promise<FastifyInstance> {
   const app = Fastify({
     ...baseOptions(platform),
-    ...(tls ? { https: tls } : {}),
-    // Blob transfers can take as long as they take; idle sockets are still reaped.
+    ...nodeServerOptions(platform, tls),
+    // Blob transfers can take as long as they take; silent sockets are still reaped
+    // (connectionTimeout, in baseOptions) and headers must arrive in time (nodeServerOptions).
     requestTimeout: 0,
-    connectionTimeout: 0,
     keepAliveTimeout: 65_000,
     // Malformed URLs and the like never reach a route: answer them in OCI form too.
     frameworkErrors: (error, request, reply) => sendRegistryError(error, request, reply),
@@ -96,7 +112,7 @@ export async function buildManagementApp(
 ): Promise<FastifyInstance> {
   const app = Fastify({
     ...baseOptions(platform),
-    ...(tls ? { https: tls } : {}),
+    ...nodeServerOptions(platform, tls),
     bodyLimit: 4 * 1024 * 1024,
     frameworkErrors: (error, request, reply) => sendArmError(error, request, reply),
   }) as unknown as FastifyInstance;

@@ -42,8 +42,12 @@ export class FilesystemBlobStore implements BlobStore {
   private readonly uploadsDir: string;
   /** sha256 of each upload's bytes so far, valid while `size` equals the file's size. */
   private readonly runningHashes = new Map<string, RunningHash>();
-  /** Uploads with an append in flight: a second concurrent append is refused, not interleaved. */
-  private readonly appending = new Set<string>();
+  /**
+   * Uploads with an append in flight (a second concurrent append is refused, not interleaved),
+   * and their size before it: a chunk that fails is truncated away, so until it ends the
+   * upload's size is the size before it, whatever the file shows.
+   */
+  private readonly appending = new Map<string, number | undefined>();
 
   private constructor(root: string) {
     this.blobsDir = join(root, 'blobs');
@@ -123,6 +127,10 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   async uploadSize(id: string): Promise<number | undefined> {
+    return this.appending.get(id) ?? this.fileSize(id);
+  }
+
+  private async fileSize(id: string): Promise<number | undefined> {
     try {
       return (await stat(this.uploadPath(id))).size;
     } catch (error) {
@@ -138,9 +146,9 @@ export class FilesystemBlobStore implements BlobStore {
         status: 416,
       });
     }
-    this.appending.add(id);
+    this.appending.set(id, undefined);
     try {
-      const size = await this.uploadSize(id);
+      const size = await this.fileSize(id);
       if (size === undefined) throw new RegistryError('BLOB_UPLOAD_UNKNOWN');
       if (size !== offset) {
         throw new RegistryError(
@@ -152,6 +160,7 @@ export class FilesystemBlobStore implements BlobStore {
           },
         );
       }
+      this.appending.set(id, size);
       const running = this.runningHashFor(id, size);
       // Checkpoint so a failed chunk can be undone (file truncated, hash restored).
       const checkpoint = running?.hash.copy();
