@@ -48,6 +48,13 @@ export interface BreakwaterConfig {
   idleTimeoutSeconds: number;
   /** A client must finish sending its request headers within this long (slowloris). */
   headersTimeoutSeconds: number;
+  /**
+   * Per-client rate limit of the data endpoints (OCI API, `/acr/v1/`, token endpoints): this
+   * many requests per `rateLimitWindowSeconds` from one client address, then 429 with
+   * Retry-After.
+   */
+  rateLimitRequests: number;
+  rateLimitWindowSeconds: number;
 }
 
 export const DEFAULT_CONFIG: BreakwaterConfig = {
@@ -68,6 +75,9 @@ export const DEFAULT_CONFIG: BreakwaterConfig = {
   trustedProxies: [],
   idleTimeoutSeconds: 120,
   headersTimeoutSeconds: 30,
+  // Generous: 10,000 requests a second from one address, sustained.
+  rateLimitRequests: 100_000,
+  rateLimitWindowSeconds: 10,
 };
 
 type Kind = 'string' | 'optionalString' | 'number' | 'logLevel' | 'boolean' | 'list';
@@ -91,6 +101,8 @@ const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
   trustedProxies: { kind: 'list', env: 'BREAKWATER_TRUSTED_PROXIES' },
   idleTimeoutSeconds: { kind: 'number', env: 'BREAKWATER_IDLE_TIMEOUT_SECONDS' },
   headersTimeoutSeconds: { kind: 'number', env: 'BREAKWATER_HEADERS_TIMEOUT_SECONDS' },
+  rateLimitRequests: { kind: 'number', env: 'BREAKWATER_RATE_LIMIT_REQUESTS' },
+  rateLimitWindowSeconds: { kind: 'number', env: 'BREAKWATER_RATE_LIMIT_WINDOW_SECONDS' },
 };
 
 export const CONFIG_FILE_ENV = 'BREAKWATER_CONFIG';

@@ -4,3 +4,4 @@ export { DEFAULT_LIMITS, OciRegistry, type RegistryLimits } from './oci-registry
 export { sendRegistryError } from './errors.js';
 export { tokenEndpoints, type TokenEndpointOptions } from './token-endpoints.js';
 export { realmBase } from './request-facts.js';
+export { rateLimiting, type RateLimitOptions } from './rate-limit.js';

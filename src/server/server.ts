@@ -15,7 +15,12 @@ import type { Logger } from 'pino';
 import type { BreakwaterConfig } from '../config/config.js';
 import { parseListenAddress } from '../config/config.js';
 import { managementPlugin, sendArmError } from '../management/index.js';
-import { dataPlanePlugin, sendRegistryError, tokenEndpoints } from '../registry/index.js';
+import {
+  dataPlanePlugin,
+  rateLimiting,
+  sendRegistryError,
+  tokenEndpoints,
+} from '../registry/index.js';
 import { PUBLIC_DOOR, type Door } from '../network/index.js';
 import { ensureTlsMaterial, loadTlsFiles, trustInstructions } from '../tls/index.js';
 import { PrivateEndpointListeners } from './private-endpoints.js';
@@ -89,6 +94,11 @@ export async function buildDataPlaneApp(
     frameworkErrors: (error, request, reply) => sendRegistryError(error, request, reply),
   }) as unknown as FastifyInstance;
   logRequests(app);
+  await rateLimiting(app, {
+    decider: platform.decider,
+    requests: platform.config.rateLimitRequests,
+    windowSeconds: platform.config.rateLimitWindowSeconds,
+  });
   app.get('/healthz', async () => ({ status: 'ok' }));
   await app.register(tokenEndpoints, {
     hosts: platform.hosts,
