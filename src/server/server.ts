@@ -22,7 +22,12 @@ import {
   tokenEndpoints,
 } from '../registry/index.js';
 import { PUBLIC_DOOR, type Door } from '../network/index.js';
-import { ensureTlsMaterial, loadTlsFiles, trustInstructions } from '../tls/index.js';
+import {
+  ensureTlsMaterial,
+  loadTlsFiles,
+  SERVER_TLS_SETTINGS,
+  trustInstructions,
+} from '../tls/index.js';
 import { PrivateEndpointListeners } from './private-endpoints.js';
 import { bootstrapPlatform, listenerHosts, type BootstrapCredentials } from './bootstrap.js';
 import { createLogger, createPlatform, type Platform } from './platform.js';
@@ -74,7 +79,7 @@ function nodeServerOptions(platform: Platform, tls: TlsOptions | undefined) {
     headersTimeout,
     connectionsCheckingInterval: Math.min(30_000, Math.max(250, headersTimeout / 4)),
   };
-  return tls ? { https: { ...tls, ...limits } } : { http: limits };
+  return tls ? { https: { ...tls, ...SERVER_TLS_SETTINGS, ...limits } } : { http: limits };
 }
 
 /** The public data endpoint: `/healthz`, the token endpoints and the OCI API. */
