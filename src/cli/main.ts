@@ -1,7 +1,8 @@
 /**
  * @module cli/main
  * The `breakwater` command. `serve` runs the platform; the az-shaped commands (`login`,
- * `account`, `configure`, `acr`, `role`, `identity`, `network`) talk to a running one (commands/).
+ * `account`, `configure`, `acr`, `role`, `identity`, `network`) talk to a running one (commands/);
+ * `keys rotate` works on a server's data directory.
  */
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/config.js';
@@ -12,6 +13,7 @@ import { registerAcrRepositoryCommands } from './commands/acr-repository.js';
 import { registerAcrTokenCommands } from './commands/acr-token.js';
 import { registerCloudCommands } from './commands/cloud.js';
 import { registerIdentityCommands } from './commands/identity.js';
+import { registerKeyCommands } from './commands/keys.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerRoleCommands } from './commands/role.js';
 
@@ -119,6 +121,7 @@ registerRoleCommands(program);
 registerIdentityCommands(program);
 registerNetworkCommands(program);
 registerCloudCommands(program);
+registerKeyCommands(program);
 for (const command of program.commands) {
   if (command.name() === 'serve') continue;
   // az prints usage errors as one `ERROR:` line; commander's `error: ...` is rewritten to match.

@@ -11,6 +11,9 @@ export { IdentityTokenError, IdentityTokens, type IdentityClaims } from './ident
 export { Sealer } from './sealing.js';
 export { generateSecret, hashSecret, verifySecret } from './secrets.js';
 export {
+  KEY_PURPOSES,
+  RETIRE_AFTER_MS,
+  rotateSigningKeys,
   SIGNING_ALGORITHM,
   SigningKeys,
   type KeyPurpose,

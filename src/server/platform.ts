@@ -28,6 +28,7 @@ export interface Platform {
   registry: OciRegistry;
   hosts: HostResolver;
   identityKeys: SigningKeys;
+  registryKeys: SigningKeys;
   identity: IdentityService;
   registryTokens: RegistryTokens;
   decider: AccessDecider;
@@ -121,6 +122,7 @@ export async function createPlatform(
     registry,
     hosts,
     identityKeys,
+    registryKeys,
     identity,
     registryTokens,
     decider,

@@ -154,6 +154,7 @@ export interface RunningBreakwater {
 }
 
 const HOUR = 3600_000;
+const MINUTE = 60_000;
 
 function boundPort(app: FastifyInstance, fallback: number): number {
   const address = app.server.address();
@@ -259,6 +260,17 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
   const janitor = setInterval(expireUploads, HOUR);
   janitor.unref();
 
+  // Rotated signing keys (`breakwater keys rotate`) take effect without a restart.
+  const reloadKeys = () => {
+    Promise.all([platform.identityKeys.reload(), platform.registryKeys.reload()]).then(
+      () => logger.debug({ signing: platform.registryKeys.current.kid }, 'signing keys reloaded'),
+      (error: unknown) => logger.error({ err: error }, 'signing keys could not be reloaded'),
+    );
+  };
+  process.on('SIGHUP', reloadKeys);
+  const keyReloader = setInterval(reloadKeys, MINUTE);
+  keyReloader.unref();
+
   // Where this process listens, for local tools (the CLI's default login) and tests.
   const endpoints = {
     pid: process.pid,
@@ -282,6 +294,8 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
     ...(bootstrap ? { bootstrap } : {}),
     async close() {
       clearInterval(janitor);
+      clearInterval(keyReloader);
+      process.off('SIGHUP', reloadKeys);
       await privateEndpoints.close();
       await dataPlane.close();
       await managementApp.close();
