@@ -38,6 +38,10 @@ import { DOCKER_ACTIONS, formatScope, type AccessEntry } from './scopes.js';
 export const NULL_GUID = '00000000-0000-0000-0000-000000000000';
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ANONYMOUS: TokenSubject = { kind: 'anonymous', id: 'anonymous' };
+/** Run states in which a run's implicit credential is good. */
+const ACTIVE_RUN_STATES = new Set(['Queued', 'Started', 'Running']);
+/** What a run's implicit credential may do in its registry. */
+const RUN_ACTIONS = new Set(['content/read', 'metadata/read', 'content/write', 'metadata/write']);
 const AUTH_HELP = 'visit https://aka.ms/acr/authorization for more information.';
 
 /** What a request needs: any valid identity (`/v2/`), repository actions, or the catalog. */
@@ -428,6 +432,12 @@ export class AccessDecider {
       }
       return undefined;
     }
+    if (subject.kind === 'run') {
+      const run = await this.controlPlane.getResource(subject.id);
+      return run && ACTIVE_RUN_STATES.has(String(run.properties.status))
+        ? undefined
+        : unauthorized('the task run that held this credential has finished');
+    }
     if (subject.kind === 'admin') {
       if (registry.properties.adminUserEnabled !== true)
         return unauthorized('the admin user is disabled');
@@ -501,6 +511,15 @@ export class AccessDecider {
         allows: (repository, action) =>
           scopeMapAllows(actions, repository, action) ? reason : undefined,
         catalog: () => (scopeMapAllows(actions, '*', 'metadata/read') ? reason : undefined),
+      };
+    }
+    if (subject.kind === 'run') {
+      // A run's implicit credential: pull and push in its own registry (the token's audience),
+      // nothing more; it never counts as a trusted service (see trustedService).
+      const reason = `implicit credential of task run ${subject.id.split('/').at(-1)}`;
+      return {
+        allows: (_repository, action) => (RUN_ACTIONS.has(action) ? reason : undefined),
+        catalog: () => undefined,
       };
     }
     if (subject.kind === 'anonymous') {
@@ -761,6 +780,7 @@ function describePrincipal(principal: DataPrincipal): string {
   if (subject.kind === 'anonymous') return 'anonymous';
   if (subject.kind === 'admin') return `admin user of ${subject.id}`;
   if (subject.kind === 'token') return `token ${subject.id.split('/').at(-1)}`;
+  if (subject.kind === 'run') return `task run ${subject.id.split('/').at(-1)}`;
   return subject.usingResource
     ? `managed identity ${subject.id} used by ${subject.usingResource}`
     : `principal ${subject.id}`;
