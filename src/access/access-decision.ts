@@ -13,7 +13,7 @@
  */
 import type { Logger } from 'pino';
 import { IdentityTokenError, type IdentityService } from '../identity/index.js';
-import { verifySecret } from '../identity/index.js';
+import { FIRST_PARTY_PREFIX, verifySecret } from '../identity/index.js';
 import type { ControlPlaneStore, RegistryRecord } from '../metadata/index.js';
 import {
   DataPermissions,
@@ -38,6 +38,14 @@ import { DOCKER_ACTIONS, formatScope, type AccessEntry } from './scopes.js';
 export const NULL_GUID = '00000000-0000-0000-0000-000000000000';
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ANONYMOUS: TokenSubject = { kind: 'anonymous', id: 'anonymous' };
+/**
+ * Data actions of each first-party service (by the name given to `firstPartyToken`): the
+ * scanner reads images and attaches its SBOM as a referrer; import copies images in.
+ */
+const FIRST_PARTY_ACTIONS: Record<string, ReadonlySet<string>> = {
+  scanner: new Set(['content/read', 'metadata/read', 'content/write', 'metadata/write']),
+  import: new Set(['content/read', 'metadata/read', 'content/write', 'metadata/write']),
+};
 /** Run states in which a run's implicit credential is good. */
 const ACTIVE_RUN_STATES = new Set(['Queued', 'Started', 'Running']);
 /** What a run's implicit credential may do in its registry. */
@@ -532,6 +540,8 @@ export class AccessDecider {
         catalog: () => undefined,
       };
     }
+    const firstParty = await this.firstPartyPermissions(subject.id);
+    if (firstParty) return firstParty;
     const scope = registry.arm?.resourceId;
     const assignments = scope
       ? await this.controlPlane.listRoleAssignmentsApplyingTo(scope, subject.id)
@@ -550,6 +560,24 @@ export class AccessDecider {
     return {
       allows: (repository, action) => describe(permissions.allows(repository, action)),
       catalog: () => describe(permissions.allowsCatalog()),
+    };
+  }
+
+  /**
+   * The platform's first-party services hold fixed data permissions instead of role
+   * assignments, as ACR's do: what each may do is decided by the service (which checks its own
+   * caller first, e.g. import checks the caller's roles), and whether it gets in at all by the
+   * network stage (trusted services allowed).
+   */
+  private async firstPartyPermissions(objectId: string): Promise<PermissionView | undefined> {
+    const record = await this.controlPlane.getPrincipal(objectId);
+    if (record?.kind !== 'FirstParty') return undefined;
+    const service = (record.resourceId ?? '').slice(FIRST_PARTY_PREFIX.length);
+    const actions = FIRST_PARTY_ACTIONS[service] ?? new Set<string>();
+    const reason = `first-party service ${record.displayName}`;
+    return {
+      allows: (_repository, action) => (actions.has(action) ? reason : undefined),
+      catalog: () => (actions.has('metadata/read') ? reason : undefined),
     };
   }
 
