@@ -421,6 +421,209 @@ describe.skipIf(!enabled)('registry tasks (the brief’s worked example)', () =>
   );
 });
 
+describe.skipIf(!enabled)('quick builds, quick runs and cancel', () => {
+  it(
+    'acr build and acr run (task file and --cmd) stream their logs; a quick build is no trusted service',
+    SLOW,
+    async () => {
+      ok(
+        bw(
+          'acr',
+          'update',
+          '-n',
+          'myregistry',
+          '--public-network-enabled',
+          'true',
+          '--default-action',
+          'Allow',
+        ),
+      );
+      const context = await writeContext(
+        'quick',
+        [
+          `FROM ${loginServerA}/base/busybox:v1`,
+          'COPY greeting.txt /greeting.txt',
+          'CMD ["/bin/busybox", "cat", "/greeting.txt"]',
+          '',
+        ].join('\n'),
+      );
+      await writeFile(
+        join(context, 'acb.yaml'),
+        [
+          'version: v1.1.0',
+          'steps:',
+          '  - build: -t $Registry/multi:{{.Run.ID}} .',
+          '  - push: ["$Registry/multi:{{.Run.ID}}"]',
+          '  - cmd: $Registry/multi:{{.Run.ID}}',
+          '  - cmd: $Registry/multi:{{.Run.ID}} /bin/busybox echo value={{.Values.who}}',
+          '',
+        ].join('\n'),
+      );
+      const build = bw('acr', 'build', '-r', 'myregistry', '-t', 'quick:{{.Run.ID}}', context);
+      expect(build.status, `${build.stderr}\n${build.stdout}`).toBe(0);
+      expect(build.stdout).toMatch(/Step 2\/3 : COPY greeting.txt \/greeting.txt/);
+      const quickId = /Run ID: (ca\d+) was successful/.exec(build.stdout)?.[1];
+      expect(
+        ok(
+          bw('acr', 'repository', 'show-tags', '-n', 'myregistry', '--repository', 'quick'),
+        ).json(),
+      ).toEqual([quickId]);
+
+      const multi = bw(
+        'acr',
+        'run',
+        '-r',
+        'myregistry',
+        '-f',
+        'acb.yaml',
+        '--set',
+        'who=tasks',
+        context,
+      );
+      expect(multi.status, `${multi.stderr}\n${multi.stdout}`).toBe(0);
+      expect(multi.stdout).toContain('hello from the build context');
+      expect(multi.stdout).toContain('value=tasks');
+
+      const command = bw(
+        'acr',
+        'run',
+        '-r',
+        'myregistry',
+        '--cmd',
+        `${loginServerA}/hello:latest`,
+        '/dev/null',
+      );
+      expect(command.status, `${command.stderr}\n${command.stdout}`).toBe(0);
+      expect(command.stdout).toContain('built by task');
+
+      // A failing command fails the run, with the exit status in the log.
+      const failing = bw(
+        'acr',
+        'run',
+        '-r',
+        'myregistry',
+        '--cmd',
+        `${loginServerA}/hello:latest /bin/busybox false`,
+        '/dev/null',
+      );
+      expect(failing.status).not.toBe(0);
+      expect(failing.stdout).toContain('exit status 1');
+
+      // The run's implicit token is not a trusted-service credential: closed registry, refused.
+      ok(bw('acr', 'update', '-n', 'myregistry', '--public-network-enabled', 'false'));
+      const closed = bw('acr', 'build', '-r', 'myregistry', '-t', 'quick:closed', context);
+      expect(closed.status).not.toBe(0);
+      expect(closed.stdout).toContain('403 DENIED');
+      ok(
+        bw(
+          'acr',
+          'update',
+          '-n',
+          'myregistry',
+          '--public-network-enabled',
+          'true',
+          '--default-action',
+          'Allow',
+        ),
+      );
+    },
+  );
+
+  it('a running run can be canceled', SLOW, async () => {
+    const queued = ok(
+      bw(
+        'acr',
+        'run',
+        '-r',
+        'myregistry',
+        '--cmd',
+        `${loginServerA}/hello:latest /bin/busybox sleep 60`,
+        '--no-logs',
+        '/dev/null',
+      ),
+    ).json<{ runId: string }>();
+    for (let i = 0; i < 100; i++) {
+      const status = ok(
+        bw('acr', 'task', 'show-run', '-r', 'myregistry', '--run-id', queued.runId),
+      ).json<{ status: string }>().status;
+      if (status === 'Running') break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    ok(bw('acr', 'task', 'cancel-run', '-r', 'myregistry', '--run-id', queued.runId));
+    let status = '';
+    for (let i = 0; i < 100 && status !== 'Canceled'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      status = ok(
+        bw('acr', 'task', 'show-run', '-r', 'myregistry', '--run-id', queued.runId),
+      ).json<{ status: string }>().status;
+    }
+    expect(status).toBe('Canceled');
+  });
+
+  it('refuses bad task definitions with ARM errors', () => {
+    const git = bw(
+      'acr',
+      'task',
+      'create',
+      '-n',
+      'gittask',
+      '-r',
+      'myregistry',
+      '-c',
+      'https://github.com/x/y.git',
+      '-t',
+      'x:v1',
+    );
+    expect(git.status).not.toBe(0);
+    expect(git.stderr).toMatch(/^ERROR: .*cannot be fetched/);
+    const badName = bw(
+      'acr',
+      'task',
+      'create',
+      '-n',
+      'x',
+      '-r',
+      'myregistry',
+      '-c',
+      '/dev/null',
+      '-t',
+      'x:v1',
+    );
+    expect(badName.stderr).toMatch(/^ERROR: The task name 'x' is invalid/);
+    const noIdentity = bw(
+      'acr',
+      'task',
+      'create',
+      '-n',
+      'noident',
+      '-r',
+      'myregistry',
+      '-c',
+      '/dev/null',
+      '-t',
+      'x:v1',
+    );
+    expect(noIdentity.status).toBe(0);
+    const credential = bw(
+      'acr',
+      'task',
+      'credential',
+      'add',
+      '-n',
+      'noident',
+      '-r',
+      'myregistry',
+      '--login-server',
+      'other.azurecr.localhost',
+      '--use-identity',
+      '[system]',
+    );
+    expect(credential.stderr).toMatch(
+      /^ERROR: The identity '\[system\]' of custom registry 'other.azurecr.localhost' is not assigned to the task/,
+    );
+  });
+});
+
 /** Seeds a registry addressed by its login server through the data endpoint (Host header). */
 async function seedBaseVia(loginServer: string, repository: string): Promise<void> {
   const layout = await mkdtemp(join(work, 'base-'));
