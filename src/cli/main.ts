@@ -10,6 +10,7 @@ import { startBreakwater } from '../server/server.js';
 import { registerAccountCommands } from './commands/account.js';
 import { registerAcrCommands } from './commands/acr.js';
 import { registerAcrRepositoryCommands } from './commands/acr-repository.js';
+import { registerAcrTaskCommands } from './commands/acr-task.js';
 import { registerAcrTokenCommands } from './commands/acr-token.js';
 import { registerCloudCommands } from './commands/cloud.js';
 import { registerIdentityCommands } from './commands/identity.js';
@@ -27,6 +28,7 @@ interface ServeOptions {
   tlsCert?: string;
   tlsKey?: string;
   trustedProxies?: string;
+  serviceSourceAddress?: string;
   config?: string;
   logLevel?: string;
 }
@@ -64,6 +66,12 @@ program
       'comma-separated peers whose X-Forwarded-For is believed (env BREAKWATER_TRUSTED_PROXIES)',
     ),
   )
+  .addOption(
+    new Option(
+      '--service-source-address <address>',
+      "source address of the platform's own services (env BREAKWATER_SERVICE_SOURCE_ADDRESS)",
+    ),
+  )
   .addOption(new Option('--config <file>', 'JSON config file (env BREAKWATER_CONFIG)'))
   .addOption(
     new Option('--log-level <level>', 'log level (env BREAKWATER_LOG_LEVEL)').choices([
@@ -86,6 +94,7 @@ program
         tlsCert: options.tlsCert,
         tlsKey: options.tlsKey,
         trustedProxies: options.trustedProxies,
+        serviceSourceAddress: options.serviceSourceAddress,
         config: options.config,
         logLevel: options.logLevel,
       },
@@ -117,6 +126,7 @@ registerAcrCommands(program);
 const acrCommand = program.commands.find((c) => c.name() === 'acr')!;
 registerAcrRepositoryCommands(acrCommand);
 registerAcrTokenCommands(acrCommand);
+registerAcrTaskCommands(acrCommand);
 registerRoleCommands(program);
 registerIdentityCommands(program);
 registerNetworkCommands(program);

@@ -55,6 +55,14 @@ export interface BreakwaterConfig {
    */
   rateLimitRequests: number;
   rateLimitWindowSeconds: number;
+  /**
+   * The source address the platform's own services (tasks, import, scanning, container
+   * instances, ML) connect from when they reach a registry's data endpoint; empty = the
+   * operating system's choice. Firewall rules judge them by it, like any client.
+   */
+  serviceSourceAddress: string;
+  /** Longest a task run may take before it is stopped and marked Failed (ACR: 3600). */
+  taskTimeoutSeconds: number;
 }
 
 export const DEFAULT_CONFIG: BreakwaterConfig = {
@@ -78,6 +86,8 @@ export const DEFAULT_CONFIG: BreakwaterConfig = {
   // Generous: 10,000 requests a second from one address, sustained.
   rateLimitRequests: 100_000,
   rateLimitWindowSeconds: 10,
+  serviceSourceAddress: '',
+  taskTimeoutSeconds: 3600,
 };
 
 type Kind = 'string' | 'optionalString' | 'number' | 'logLevel' | 'boolean' | 'list';
@@ -103,6 +113,8 @@ const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
   headersTimeoutSeconds: { kind: 'number', env: 'BREAKWATER_HEADERS_TIMEOUT_SECONDS' },
   rateLimitRequests: { kind: 'number', env: 'BREAKWATER_RATE_LIMIT_REQUESTS' },
   rateLimitWindowSeconds: { kind: 'number', env: 'BREAKWATER_RATE_LIMIT_WINDOW_SECONDS' },
+  serviceSourceAddress: { kind: 'optionalString', env: 'BREAKWATER_SERVICE_SOURCE_ADDRESS' },
+  taskTimeoutSeconds: { kind: 'number', env: 'BREAKWATER_TASK_TIMEOUT_SECONDS' },
 };
 
 export const CONFIG_FILE_ENV = 'BREAKWATER_CONFIG';
