@@ -57,14 +57,19 @@ const PLAN: Record<DoorName, { sources: string[]; states: (state: RegistryState)
   },
   'pe-A': {
     sources: PRIVATE_SOURCES,
-    states: (s) => s.bypass === 'AzureServices' || s.defaultAction === 'Deny',
+    states: (s) => s.tasksAllowed && (s.bypass === 'AzureServices' || s.defaultAction === 'Deny'),
   },
   'pe-A-pending': { sources: PRIVATE_SOURCES, states: (s) => isOpen(s) || isClosed(s) },
   'pe-B': { sources: PRIVATE_SOURCES, states: (s) => isOpen(s) || isClosed(s) },
 };
 
 function isOpen(s: RegistryState): boolean {
-  return s.publicNetworkAccess === 'Enabled' && s.defaultAction === 'Allow' && s.bypass !== 'None';
+  return (
+    s.publicNetworkAccess === 'Enabled' &&
+    s.defaultAction === 'Allow' &&
+    s.bypass !== 'None' &&
+    s.tasksAllowed
+  );
 }
 
 function isClosed(s: RegistryState): boolean {
@@ -75,8 +80,15 @@ const STATES: RegistryState[] = [];
 for (const publicNetworkAccess of ['Enabled', 'Disabled'] as const) {
   for (const defaultAction of ['Allow', 'Deny'] as const) {
     for (const bypass of ['AzureServices', 'None'] as const) {
-      STATES.push({ publicNetworkAccess, defaultAction, bypass });
+      STATES.push({ publicNetworkAccess, defaultAction, bypass, tasksAllowed: true });
     }
+    // Tasks barred from the bypass matters only where the bypass could apply.
+    STATES.push({
+      publicNetworkAccess,
+      defaultAction,
+      bypass: 'AzureServices',
+      tasksAllowed: false,
+    });
   }
 }
 
@@ -97,7 +109,7 @@ function describeOutcome(outcome: Outcome): string {
 }
 
 function stateLabel(state: RegistryState): string {
-  return `pna=${state.publicNetworkAccess} default=${state.defaultAction} bypass=${state.bypass}`;
+  return `pna=${state.publicNetworkAccess} default=${state.defaultAction} bypass=${state.bypass} tasks=${state.tasksAllowed}`;
 }
 
 let world: World;

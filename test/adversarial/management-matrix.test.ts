@@ -28,7 +28,11 @@ const OPEN = [
   'POST /subscriptions/:subscriptionId/providers/microsoft.containerregistry/checknameavailability',
 ];
 /** Principals holding a role somewhere in the subscription (AcrPush on the registry). */
-const ROLE_IN_SUBSCRIPTION = ['web app MI (AcrPush)', 'trusted MI (AcrPush, control)'];
+const ROLE_IN_SUBSCRIPTION = [
+  'web app MI (AcrPush)',
+  'trusted MI (AcrPush, control)',
+  'task MI (AcrPush)',
+];
 const ESCALATION = JSON.stringify({
   properties: {
     roleDefinitionId:

@@ -111,10 +111,12 @@ export function expectedOutcome(facts: CaseFacts): Outcome {
       (state.defaultAction === 'Allow' || inCidr(address, IP_RULE));
   }
   if (!networkPass) {
+    const trusted =
+      credential.trustedService === 'task' ? state.tasksAllowed : credential.trustedService;
     const bypass =
       door.kind === 'public' &&
       state.bypass === 'AzureServices' &&
-      credential.trustedService &&
+      trusted &&
       (identity === 'valid' || identity === 'other tenant');
     if (!bypass) return refuse(403, 'DENIED');
   }

@@ -76,8 +76,11 @@ export interface Credential {
   validAt: RegistryKey[];
   /** What `exchangeToken` is: absent, invalid, valid, or valid but of another tenant. */
   exchange: 'none' | 'invalid' | 'valid' | 'other tenant';
-  /** A managed identity used by an instance of a trusted resource type (container group). */
-  trustedService: boolean;
+  /**
+   * An instance of a trusted service: a managed identity of a trusted resource type (container
+   * group), a registry task's identity (only while tasks may bypass), or a first-party service.
+   */
+  trustedService: boolean | 'task';
   roles: Partial<Record<RegistryKey, Action[]>>;
   /** A registry access token: the most it may do, whatever the roles say. */
   tokenScope?: { repositories: string[]; actions: Action[] };
@@ -267,6 +270,38 @@ export async function buildWorld(): Promise<World> {
     return { acr, arm, refresh: await refreshOf(acr) };
   };
   const trusted = await host('Microsoft.ContainerInstance/containerGroups', 'cg-push', 'AcrPush');
+  // A registry task's system identity with AcrPush (trusted while tasks may bypass).
+  const taskId = `${registryId(test)}/tasks/build1`;
+  const createdTask = await test.arm({
+    method: 'PUT',
+    url: `${taskId}?api-version=2019-06-01-preview`,
+    payload: {
+      identity: { type: 'SystemAssigned' },
+      properties: {
+        platform: { os: 'Linux' },
+        step: { type: 'Docker', dockerFilePath: 'Dockerfile', imageNames: ['app:v1'] },
+      },
+    },
+  });
+  expect(createdTask.statusCode, createdTask.body).toBe(201);
+  await assignRole(
+    test,
+    registryId(test),
+    json<{ identity: { principalId: string } }>(createdTask).identity.principalId,
+    'AcrPush',
+  );
+  const taskAcr = (await platform.identity.managedIdentityToken(taskId, 'system', ACR_AUDIENCE))
+    .token;
+  const taskArm = (await platform.identity.managedIdentityToken(taskId, 'system', ARM_SCOPE)).token;
+  const taskRefresh = await refreshOf(taskAcr);
+  // The platform's vulnerability scanner: a first-party service, no managed identity, no role.
+  const scannerAcr = (
+    await platform.identity.firstPartyToken('scanner', 'Vulnerability scanner', ACR_AUDIENCE)
+  ).token;
+  const scannerArm = (
+    await platform.identity.firstPartyToken('scanner', 'Vulnerability scanner', ARM_SCOPE)
+  ).token;
+  const scannerRefresh = await refreshOf(scannerAcr, LOGIN_SERVER, '');
   const noRole = await host('Microsoft.ContainerInstance/containerGroups', 'cg-norole');
   const webApp = await host('Microsoft.Web/sites', 'web-push', 'AcrPush');
 
@@ -462,6 +497,27 @@ export async function buildWorld(): Promise<World> {
       roles: {},
     },
     {
+      name: 'task MI (AcrPush)',
+      header: basic(NULL_GUID, taskRefresh),
+      tokenForm: refreshForm(taskRefresh),
+      exchangeToken: taskAcr,
+      validAt: ['A'],
+      exchange: 'valid',
+      trustedService: 'task',
+      roles: { A: ACR_PUSH_ACTIONS },
+    },
+    {
+      // Its principal lives in the platform's own tenant, not the registry's.
+      name: 'first-party scanner',
+      header: basic(NULL_GUID, scannerRefresh),
+      tokenForm: refreshForm(scannerRefresh),
+      exchangeToken: scannerAcr,
+      validAt: ['A'],
+      exchange: 'other tenant',
+      trustedService: true,
+      roles: { A: ['pull', 'push', 'metadata_read', 'metadata_write', 'catalog'] },
+    },
+    {
       name: 'trusted MI (AcrPush, control)',
       header: basic(NULL_GUID, trusted.refresh),
       tokenForm: refreshForm(trusted.refresh),
@@ -488,6 +544,8 @@ export async function buildWorld(): Promise<World> {
     'web app MI (AcrPush)': webApp.arm,
     'MI of another tenant': foreignArm,
     'trusted MI (AcrPush, control)': trusted.arm,
+    'task MI (AcrPush)': taskArm,
+    'first-party scanner': scannerArm,
   };
 
   return {
@@ -509,6 +567,7 @@ export async function setState(test: TestApp, state: RegistryState): Promise<voi
   const response = await patchRegistry(test, {
     publicNetworkAccess: state.publicNetworkAccess,
     networkRuleBypassOptions: state.bypass,
+    networkRuleBypassAllowedForTasks: state.tasksAllowed,
     networkRuleSet: {
       defaultAction: state.defaultAction,
       ipRules: [{ action: 'Allow', value: IP_RULE }],
@@ -521,4 +580,6 @@ export interface RegistryState {
   publicNetworkAccess: 'Enabled' | 'Disabled';
   defaultAction: 'Allow' | 'Deny';
   bypass: 'AzureServices' | 'None';
+  /** networkRuleBypassAllowedForTasks. */
+  tasksAllowed: boolean;
 }
