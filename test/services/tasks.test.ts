@@ -496,6 +496,171 @@ describe.skipIf(!enabled)('quick builds, quick runs and cancel', () => {
     expect(status).toBe('Canceled');
   });
 
+  it('manages a task’s identities and credentials as az does', () => {
+    const context = '/dev/null';
+    ok(
+      bw(
+        'acr',
+        'task',
+        'create',
+        '-n',
+        'identity-task',
+        '-r',
+        'myregistry',
+        '-c',
+        context,
+        '-t',
+        'x:v1',
+      ),
+    );
+    expect(
+      ok(
+        bw('acr', 'task', 'identity', 'show', '-n', 'identity-task', '-r', 'myregistry'),
+      ).stdout.trim(),
+    ).toBe('null');
+    const uami = ok(
+      bw('identity', 'create', '--name', 'task-builder', '--resource-group', 'breakwater'),
+    ).json<{
+      id: string;
+      clientId: string;
+    }>();
+    const assigned = ok(
+      bw(
+        'acr',
+        'task',
+        'identity',
+        'assign',
+        '-n',
+        'identity-task',
+        '-r',
+        'myregistry',
+        '--identities',
+        '[system]',
+        uami.id,
+      ),
+    ).json<{
+      type: string;
+      principalId: string;
+      userAssignedIdentities: Record<string, { clientId: string }>;
+    }>();
+    expect(assigned.type).toBe('SystemAssigned, UserAssigned');
+    expect(Object.values(assigned.userAssignedIdentities)[0]!.clientId).toBe(uami.clientId);
+    // A user-assigned identity is named by its client id in a credential.
+    ok(
+      bw(
+        'acr',
+        'task',
+        'credential',
+        'add',
+        '-n',
+        'identity-task',
+        '-r',
+        'myregistry',
+        '--login-server',
+        'other.azurecr.localhost',
+        '--use-identity',
+        uami.clientId,
+      ),
+    );
+    ok(
+      bw(
+        'acr',
+        'task',
+        'credential',
+        'add',
+        '-n',
+        'identity-task',
+        '-r',
+        'myregistry',
+        '--login-server',
+        'third.azurecr.localhost',
+        '-u',
+        'robot',
+        '-p',
+        's3cret',
+      ),
+    );
+    const listed = ok(
+      bw('acr', 'task', 'credential', 'list', '-n', 'identity-task', '-r', 'myregistry'),
+    ).json<Record<string, Record<string, unknown>>>();
+    expect(listed).toEqual({
+      'other.azurecr.localhost': { identity: uami.clientId },
+      // Secrets are never shown back.
+      'third.azurecr.localhost': { userName: { type: 'Opaque' }, password: { type: 'Opaque' } },
+    });
+    const again = bw(
+      'acr',
+      'task',
+      'credential',
+      'add',
+      '-n',
+      'identity-task',
+      '-r',
+      'myregistry',
+      '--login-server',
+      'third.azurecr.localhost',
+      '-u',
+      'a',
+      '-p',
+      'b',
+    );
+    expect(again.stderr).toBe(
+      "ERROR: Login server 'third.azurecr.localhost' already exists. You cannot add it again.\n",
+    );
+    ok(
+      bw(
+        'acr',
+        'task',
+        'credential',
+        'remove',
+        '-n',
+        'identity-task',
+        '-r',
+        'myregistry',
+        '--login-server',
+        'third.azurecr.localhost',
+      ),
+    );
+    expect(
+      Object.keys(
+        ok(
+          bw('acr', 'task', 'credential', 'list', '-n', 'identity-task', '-r', 'myregistry'),
+        ).json<object>(),
+      ),
+    ).toEqual(['other.azurecr.localhost']);
+    // Removing the identity a credential uses is refused while the credential names it.
+    const removed = bw(
+      'acr',
+      'task',
+      'identity',
+      'remove',
+      '-n',
+      'identity-task',
+      '-r',
+      'myregistry',
+      '--identities',
+      uami.id,
+    );
+    expect(removed.stderr).toMatch(
+      /^ERROR: The identity '.*' of custom registry 'other.azurecr.localhost' is not assigned to the task/,
+    );
+    const system = ok(
+      bw(
+        'acr',
+        'task',
+        'identity',
+        'remove',
+        '-n',
+        'identity-task',
+        '-r',
+        'myregistry',
+        '--identities',
+        '[system]',
+      ),
+    ).json<{ type: string }>();
+    expect(system.type).toBe('UserAssigned');
+  });
+
   it('refuses bad task definitions with ARM errors', () => {
     const git = bw(
       'acr',
