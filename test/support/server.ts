@@ -6,7 +6,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { get as httpsGet } from 'node:https';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet, type RequestOptions as HttpsRequestOptions } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -65,14 +66,17 @@ export interface StartOptions {
   address?: string;
 }
 
-/** Readiness probe; over TLS it skips verification (the CA may not exist before the start). */
+/**
+ * Readiness probe; over TLS it skips verification (the CA may not exist before the start). It
+ * keeps no pooled connection: a test that then blocks its event loop (spawnSync) past the
+ * server's keep-alive timeout would otherwise send its next request on the probe's socket just
+ * as the server closes it ("other side closed").
+ */
 async function healthy(url: string): Promise<boolean> {
-  if (url.startsWith('http:')) {
-    const response = await fetch(`${url}/healthz`);
-    return response.status === 200;
-  }
+  const get = url.startsWith('https:') ? httpsGet : httpGet;
+  const options: HttpsRequestOptions = { agent: false, rejectUnauthorized: false };
   return new Promise((resolveProbe) => {
-    const probe = httpsGet(`${url}/healthz`, { rejectUnauthorized: false }, (res) => {
+    const probe = get(`${url}/healthz`, options, (res) => {
       res.resume();
       resolveProbe(res.statusCode === 200);
     });
