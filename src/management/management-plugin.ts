@@ -17,6 +17,7 @@ import { registerAuthorizationRoutes } from './routes/authorization.js';
 import { registerNetworkingRoutes } from './routes/networking.js';
 import { registerIdentityRoutes } from './routes/identities.js';
 import { registerRegistryRoutes } from './routes/registries.js';
+import { registerRepositoryRoutes } from './routes/repositories.js';
 import { registerSubscriptionRoutes } from './routes/subscriptions.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 
@@ -59,6 +60,7 @@ export async function managementPlugin(
   const router = new ArmRouter();
   registerSubscriptionRoutes(router, context);
   registerRegistryRoutes(router, context);
+  registerRepositoryRoutes(router, context);
   registerAuthorizationRoutes(router, context);
   registerIdentityRoutes(router, context);
   registerTokenRoutes(router, context);
