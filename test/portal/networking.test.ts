@@ -1,0 +1,155 @@
+/**
+ * The portal in a real browser (Debian's Chromium through playwright-core) against the real
+ * `breakwater serve`: the owner signs in with the bootstrap service principal, changes the
+ * default registry's Networking blade, and a plain client on the data endpoint sees the effect;
+ * the Access log blade shows the refusal and its reason. Screenshots: test-artifacts/portal/.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ArmClient } from '../support/arm-client.js';
+import { removeDataDir, startServer, type RunningServer } from '../support/server.js';
+import {
+  chromiumAvailable,
+  openBlade,
+  openBrowser,
+  signIn,
+  type PortalBrowser,
+} from './browser.js';
+import { dataRequest, ociMessage } from './data-client.js';
+
+const available = chromiumAvailable();
+const REGISTRY = 'myregistry';
+/** A second loopback address: the "client from that range". */
+const RANGE_CLIENT = '127.0.0.9';
+
+describe.skipIf(!available)('portal: networking and the access log', () => {
+  let server: RunningServer;
+  let armClient: ArmClient;
+  let browser: PortalBrowser;
+
+  beforeAll(async () => {
+    server = await startServer();
+    armClient = new ArmClient(server);
+    browser = await openBrowser();
+    await signIn(
+      browser.page,
+      server.managementUrl,
+      server.owner.clientId,
+      server.owner.clientSecret,
+    );
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    if (server) removeDataDir(server.dataDir);
+  });
+
+  const plainPull = (from?: string) =>
+    dataRequest(server.url, '/v2/', {
+      ...(from ? { from } : {}),
+      headers: { authorization: server.authHeader },
+    });
+
+  async function registryProperties(): Promise<Record<string, unknown>> {
+    const response = await armClient.arm(
+      'GET',
+      `${armClient.registryId(REGISTRY)}?api-version=2025-11-01`,
+    );
+    expect(response.status).toBe(200);
+    return (response.body as { properties: Record<string, unknown> }).properties;
+  }
+
+  it('lists the registries and shows the Overview of the default one', async () => {
+    const { page } = browser;
+    await page.getByRole('link', { name: REGISTRY, exact: true }).waitFor();
+    await browser.screenshot('01-registries');
+    await openBlade(page, REGISTRY, 'Overview');
+    await page.getByText(`${REGISTRY}.azurecr.localhost`).waitFor();
+    await page.getByText(/of 500\.0 GiB included/).waitFor();
+    await browser.screenshot('02-overview');
+  });
+
+  it('Disabled, Save: the public endpoint refuses a plain client, and the Access log says why', async () => {
+    const { page } = browser;
+    expect((await plainPull()).status).toBe(200);
+    await openBlade(page, REGISTRY, 'Networking');
+    await page.getByLabel('Disabled', { exact: true }).check();
+    // What the setting will do is on the page before Save.
+    await page
+      .getByText('Disabled: only private endpoints and trusted services can reach this registry.')
+      .waitFor();
+    await page.getByText('Public network access: All networks → Disabled').waitFor();
+    await browser.screenshot('03-networking-disabled-before-save');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('status').getByText('Saved.').waitFor();
+
+    expect((await registryProperties()).publicNetworkAccess).toBe('Disabled');
+    const refused = await plainPull();
+    expect(refused.status).toBe(403);
+    expect(ociMessage(refused)).toContain('public network access to this registry is disabled');
+
+    await openBlade(page, REGISTRY, 'Access log');
+    await page.getByLabel('Result').selectOption('refused');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    const row = page
+      .getByRole('row')
+      .filter({ hasText: 'network: public network access disabled' })
+      .first();
+    await row.waitFor();
+    expect(await row.textContent()).toContain('Refused (403)');
+    const chart = page.getByRole('img', { name: /refused/ });
+    expect(await chart.getAttribute('aria-label')).toMatch(/^0 allowed and [1-9]\d* refused/);
+    await browser.screenshot('04-access-log-refusal');
+  });
+
+  it('Selected networks with a firewall range: a client from that range gets in, others do not', async () => {
+    const { page } = browser;
+    await openBlade(page, REGISTRY, 'Networking');
+    await page.getByLabel('Selected networks').check();
+    await page.getByText(/^Selected networks with no address ranges/).waitFor();
+
+    // "Add your client IP address" offers the address the server sees: the browser's loopback.
+    await page.getByRole('button', { name: 'Add your client IP address (127.0.0.1)' }).click();
+    await page.getByRole('button', { name: 'Remove address range 127.0.0.1' }).click();
+
+    // The API's validation message appears next to the firewall, and nothing is saved.
+    await page.getByLabel('Address range').fill('300.1.2.3');
+    await page.getByRole('button', { name: 'Add range' }).click();
+    await page.getByRole('button', { name: 'Save' }).click();
+    const invalid = page.locator('#firewall-error');
+    await invalid.waitFor();
+    expect(await invalid.textContent()).toContain("Invalid IP rule value '300.1.2.3'");
+    expect((await registryProperties()).publicNetworkAccess).toBe('Disabled');
+    await browser.screenshot('05-networking-validation');
+    await page.getByRole('button', { name: 'Remove address range 300.1.2.3' }).click();
+
+    await page.getByLabel('Address range').fill(`${RANGE_CLIENT}/32`);
+    await page.getByLabel('Address range').press('Enter');
+    await page
+      .getByText(
+        'Selected networks: only clients from the address range below, and private endpoints, can reach this registry.',
+      )
+      .waitFor();
+    await browser.screenshot('06-networking-range-before-save');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('status').getByText('Saved.').waitFor();
+
+    const properties = await registryProperties();
+    expect(properties.publicNetworkAccess).toBe('Enabled');
+    expect(properties.networkRuleSet).toEqual({
+      defaultAction: 'Deny',
+      ipRules: [{ action: 'Allow', value: `${RANGE_CLIENT}/32` }],
+    });
+    expect((await plainPull(RANGE_CLIENT)).status).toBe(200);
+    const outside = await plainPull('127.0.0.1');
+    expect(outside.status).toBe(403);
+    expect(ociMessage(outside)).toBe(
+      "client with IP '127.0.0.1' is not allowed access. Refer https://aka.ms/acr/firewall to grant access.",
+    );
+
+    // Discard puts the saved settings back without touching the registry.
+    await page.getByLabel('All networks').check();
+    await page.getByRole('button', { name: 'Discard' }).click();
+    expect(await page.getByLabel('Selected networks').isChecked()).toBe(true);
+    await browser.screenshot('07-networking-saved');
+  });
+});
