@@ -68,6 +68,19 @@ export function Repositories({ registryRef }: { registryRef: RegistryRef }) {
   );
 }
 
+const KINDS: Record<string, string> = {
+  'application/vnd.oci.image.manifest.v1+json': 'OCI image',
+  'application/vnd.oci.image.index.v1+json': 'OCI index',
+  'application/vnd.docker.distribution.manifest.v2+json': 'Docker image',
+  'application/vnd.docker.distribution.manifest.list.v2+json': 'Docker manifest list',
+};
+
+/** An image says what it is by media type; an artifact (signature, SBOM...) by artifactType. */
+function kindOf(m: ManifestSummary): string {
+  const image = !m.artifactType || m.artifactType === 'application/vnd.oci.image.config.v1+json';
+  return image ? (KINDS[m.mediaType] ?? m.mediaType) : m.artifactType!;
+}
+
 function Manifests({ registryRef, repository }: { registryRef: RegistryRef; repository: string }) {
   const [manifests, setManifests] = useState<ManifestSummary[]>();
   const [error, setError] = useState<string>();
@@ -107,7 +120,7 @@ function Manifests({ registryRef, repository }: { registryRef: RegistryRef; repo
                   {m.subject && <div class="hint">refers to {m.subject.slice(0, 19)}…</div>}
                 </td>
                 <td>{m.tags.length ? m.tags.join(', ') : <em>untagged</em>}</td>
-                <td>{m.artifactType ?? m.mediaType.split('/').at(-1)}</td>
+                <td>{kindOf(m)}</td>
                 <td>{formatBytes(m.imageSize)}</td>
                 <td>{formatTime(m.createdTime)}</td>
                 <td>
