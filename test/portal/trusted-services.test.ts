@@ -16,7 +16,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '../../src/config/config.js';
 import { startBreakwater, type RunningBreakwater } from '../../src/server/server.js';
 import { ArmClient } from '../support/arm-client.js';
-import type { RunningServer } from '../support/server.js';
 import {
   chromiumAvailable,
   openBlade,
@@ -52,12 +51,11 @@ describe.skipIf(!available)('portal: the trusted-services checkbox', () => {
     });
     owner = running.bootstrap!;
     dataUrl = `http://${running.listenAddress}`;
-    // ArmClient needs only where the management listener is, its CA and the owner.
     armClient = new ArmClient({
       managementUrl: running.managementUrl,
       caPath: join(dataDir, 'tls', 'ca.crt'),
       owner,
-    } as RunningServer);
+    });
     const ownerAuth = `Basic ${Buffer.from(`${owner.clientId}:${owner.clientSecret}`).toString('base64')}`;
     await pushTinyImage(dataUrl, ownerAuth, 'apps/web', 'v1');
 
