@@ -152,11 +152,18 @@ export interface IpRule {
   value: string;
 }
 
+export interface ArmIdentity {
+  type: string;
+  principalId?: string;
+  userAssignedIdentities?: Record<string, { principalId: string; clientId: string }>;
+}
+
 export interface Registry {
   id: string;
   name: string;
   location: string;
   sku: { name: string };
+  identity?: ArmIdentity;
   properties: {
     loginServer: string;
     creationDate: string;

@@ -134,6 +134,25 @@ describe('repositories, usage and the client address through the management API'
     expect(json(response)).toEqual({ ipAddress: '203.0.113.5' });
   });
 
+  it("shows resources' managed identities in the subscription's resource list", async () => {
+    const groupId = `/subscriptions/${app().owner.subscriptionId}/resourceGroups/breakwater/providers/Microsoft.ContainerInstance/containerGroups/listed`;
+    const created = await app().arm({
+      method: 'PUT',
+      url: `${groupId}?api-version=2023-05-01`,
+      payload: { location: 'local', identity: { type: 'SystemAssigned' }, properties: {} },
+    });
+    expect(created.statusCode).toBe(201);
+    const principalId = json<{ identity: { principalId: string } }>(created).identity.principalId;
+    const listed = await app().arm({
+      method: 'GET',
+      url: `/subscriptions/${app().owner.subscriptionId}/resources?api-version=2022-12-01`,
+    });
+    const group = json<{
+      value: { id: string; identity?: { type: string; principalId: string } }[];
+    }>(listed).value.find((r) => r.id === groupId);
+    expect(group?.identity).toMatchObject({ type: 'SystemAssigned', principalId });
+  });
+
   it('refuses a principal without a role on the registry', async () => {
     const stranger = await newServicePrincipal(app(), 'portal-stranger');
     const token = await identityToken(app(), stranger.appId, stranger.secret, ARM_SCOPE);

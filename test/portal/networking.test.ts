@@ -68,6 +68,39 @@ describe.skipIf(!available)('portal: networking and the access log', () => {
     await browser.screenshot('02-overview');
   });
 
+  it('creates a registry, says in words why a name is refused, and deletes it', async () => {
+    const { page } = browser;
+    await page.goto(`${server.managementUrl}/portal/#/registries`);
+    await page.getByLabel('Registry name').fill('no-dashes');
+    await page.getByRole('button', { name: 'Create' }).click();
+    const refused = page.getByRole('alert');
+    await refused.waitFor();
+    expect(await refused.textContent()).toContain("Registry name 'no-dashes' is invalid.");
+
+    await page.getByLabel('Registry name').fill('portalmade');
+    await page.getByLabel('SKU').selectOption('Standard');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.getByRole('status').getByText('Created registry portalmade.').waitFor();
+    const row = page.getByRole('row').filter({ hasText: 'portalmade.azurecr.localhost' });
+    expect((await row.textContent())?.replace(/\s+/g, ' ')).toContain('Standard');
+    const created = await armClient.arm(
+      'GET',
+      `${armClient.registryId('portalmade')}?api-version=2025-11-01`,
+    );
+    expect(created.status).toBe(200);
+    await browser.screenshot('01b-registry-created');
+
+    await page.getByRole('button', { name: 'Delete registry portalmade' }).click();
+    await page.getByRole('button', { name: 'Delete portalmade and everything in it' }).click();
+    await page.getByRole('status').getByText('Deleted registry portalmade.').waitFor();
+    await row.waitFor({ state: 'detached' });
+    const gone = await armClient.arm(
+      'GET',
+      `${armClient.registryId('portalmade')}?api-version=2025-11-01`,
+    );
+    expect(gone.status).toBe(404);
+  });
+
   it('Disabled, Save: the public endpoint refuses a plain client, and the Access log says why', async () => {
     const { page } = browser;
     expect((await plainPull()).status).toBe(200);

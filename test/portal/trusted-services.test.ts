@@ -122,7 +122,7 @@ describe.skipIf(!available)('portal: the trusted-services checkbox', () => {
     await browser.screenshot('11-repositories');
   });
 
-  it('grants the container group AcrPull in Access control', async () => {
+  it('grants the container group AcrPull in Access control, and Identity shows it', async () => {
     const { page } = browser;
     const group = await armClient.arm('GET', `${groupId}?api-version=2023-05-01`);
     const principalId = (group.body as { identity: { principalId: string } }).identity.principalId;
@@ -132,6 +132,27 @@ describe.skipIf(!available)('portal: the trusted-services checkbox', () => {
     await page.getByRole('button', { name: 'Assign' }).click();
     await page.getByRole('button', { name: `Remove AcrPull from ${principalId}` }).waitFor();
     await browser.screenshot('12-access-control');
+
+    // The Identity blade shows who the trusted-services exception would admit.
+    await openBlade(page, REGISTRY, 'Identity');
+    const row = page.getByRole('row').filter({ hasText: 'portal-group' });
+    await row.waitFor();
+    expect((await row.textContent())?.replace(/\s+/g, ' ')).toBe(
+      `portal-groupContainer group${principalId}AcrPullYes`,
+    );
+    // And turns on the registry's own system-assigned identity.
+    await page.getByLabel('Enabled').check();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('status').getByText('Saved.').waitFor();
+    const registry = await armClient.arm(
+      'GET',
+      `${armClient.registryId(REGISTRY)}?api-version=2025-11-01`,
+    );
+    const identity = (registry.body as { identity: { type: string; principalId: string } })
+      .identity;
+    expect(identity.type).toBe('SystemAssigned');
+    await page.getByText(`Principal ID: ${identity.principalId}`).waitFor();
+    await browser.screenshot('13-identity');
   });
 
   it('untick, Save: the trusted pull is refused; tick, Save: allowed again', async () => {
@@ -149,7 +170,7 @@ describe.skipIf(!available)('portal: the trusted-services checkbox', () => {
     await checkbox.uncheck();
     await page.getByText('Trusted services: no longer allow').waitFor();
     await page.getByText(/^Trusted services get no exception/).waitFor();
-    await browser.screenshot('13-trusted-services-unticked-before-save');
+    await browser.screenshot('14-trusted-services-unticked-before-save');
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByRole('status').getByText('Saved.').waitFor();
 
@@ -165,7 +186,7 @@ describe.skipIf(!available)('portal: the trusted-services checkbox', () => {
     await page.getByRole('status').getByText('Saved.').waitFor();
     expect(await bypassOption()).toBe('AzureServices');
     expect((await trustedPull()).status).toBe(200);
-    await browser.screenshot('14-trusted-services-ticked');
+    await browser.screenshot('15-trusted-services-ticked');
 
     // The access log tells both stories.
     await openBlade(page, REGISTRY, 'Access log');
@@ -177,6 +198,6 @@ describe.skipIf(!available)('portal: the trusted-services checkbox', () => {
       .getByText(/trusted services are not allowed/)
       .first()
       .waitFor();
-    await browser.screenshot('15-access-log-trusted');
+    await browser.screenshot('16-access-log-trusted');
   });
 });

@@ -1,5 +1,6 @@
 /**
- * One registry: its navigation (Overview, Repositories, Networking, Access log, Access control)
+ * One registry: its navigation (Overview, Repositories, Networking, Access log, Access control,
+ * Identity)
  * and the Overview blade (login server, SKU, repositories, storage used, recent pushes).
  */
 import { useEffect, useState } from 'preact/hooks';
@@ -14,6 +15,7 @@ import {
 } from '../api.js';
 import { AccessControl } from './access-control.js';
 import { AccessLog } from './access-log.js';
+import { Identity } from './identity.js';
 import { Networking } from './networking.js';
 import { networkSummary } from './registries.js';
 import { Repositories } from './repositories.js';
@@ -24,6 +26,7 @@ const BLADES = [
   ['networking', 'Networking'],
   ['access-log', 'Access log'],
   ['access-control', 'Access control (IAM)'],
+  ['identity', 'Identity'],
 ] as const;
 
 export interface RegistryRef {
@@ -97,8 +100,10 @@ export function RegistryBlades(props: {
             <Networking registry={registry} registryRef={ref} reload={reload} />
           ) : blade[0] === 'access-log' ? (
             <AccessLog registryRef={ref} />
-          ) : (
+          ) : blade[0] === 'access-control' ? (
             <AccessControl registry={registry} />
+          ) : (
+            <Identity registry={registry} reload={reload} />
           ))}
       </section>
     </div>
