@@ -86,3 +86,16 @@ export async function openBlade(page: Page, registry: string, blade: string): Pr
   await page.getByRole('link', { name: blade, exact: true }).click();
   await page.getByRole('heading', { name: blade, exact: true }).waitFor();
 }
+
+/** Presses Tab until the button named `name` has the focus: proof it is reachable by keyboard. */
+export async function tabTo(page: Page, name: string): Promise<void> {
+  for (let presses = 0; presses < 50; presses += 1) {
+    await page.keyboard.press('Tab');
+    // A string, because this project's tsconfig has no DOM types; it runs in the page.
+    const focused = await page.evaluate<string>(
+      "(() => { const e = document.activeElement; return e ? e.tagName + ':' + (e.textContent || '').trim() : ''; })()",
+    );
+    if (focused === `BUTTON:${name}`) return;
+  }
+  throw new Error(`the button '${name}' cannot be reached with Tab`);
+}

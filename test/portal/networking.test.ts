@@ -12,6 +12,7 @@ import {
   openBlade,
   openBrowser,
   signIn,
+  tabTo,
   type PortalBrowser,
 } from './browser.js';
 import { dataRequest, ociMessage } from './data-client.js';
@@ -105,14 +106,19 @@ describe.skipIf(!available)('portal: networking and the access log', () => {
     const { page } = browser;
     expect((await plainPull()).status).toBe(200);
     await openBlade(page, REGISTRY, 'Networking');
-    await page.getByLabel('Disabled', { exact: true }).check();
+    // By keyboard alone: arrows move through the radio group, Tab reaches Save.
+    await page.getByLabel('All networks').focus();
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    expect(await page.getByLabel('Disabled', { exact: true }).isChecked()).toBe(true);
     // What the setting will do is on the page before Save.
     await page
       .getByText('Disabled: only private endpoints and trusted services can reach this registry.')
       .waitFor();
     await page.getByText('Public network access: All networks → Disabled').waitFor();
     await browser.screenshot('03-networking-disabled-before-save');
-    await page.getByRole('button', { name: 'Save' }).click();
+    await tabTo(page, 'Save');
+    await page.keyboard.press('Enter');
     await page.getByRole('status').getByText('Saved.').waitFor();
 
     expect((await registryProperties()).publicNetworkAccess).toBe('Disabled');
@@ -184,5 +190,80 @@ describe.skipIf(!available)('portal: networking and the access log', () => {
     await page.getByRole('button', { name: 'Discard' }).click();
     expect(await page.getByLabel('Selected networks').isChecked()).toBe(true);
     await browser.screenshot('07-networking-saved');
+  });
+
+  it('approves and rejects private endpoint connections', async () => {
+    const { page } = browser;
+    const group = `/subscriptions/${server.owner.subscriptionId}/resourceGroups/breakwater/providers/Microsoft.Network`;
+    const vnet = await armClient.arm(
+      'PUT',
+      `${group}/virtualNetworks/portal-vnet?api-version=2023-05-01`,
+      {
+        location: 'local',
+        properties: {
+          addressSpace: { addressPrefixes: ['127.88.0.0/16'] },
+          subnets: [{ name: 'endpoints', properties: { addressPrefix: '127.88.1.0/24' } }],
+        },
+      },
+    );
+    expect(vnet.status).toBe(201);
+    for (const name of ['pe-approve', 'pe-reject']) {
+      // Manual connections wait for the registry owner: Pending until approved or rejected.
+      const created = await armClient.arm(
+        'PUT',
+        `${group}/privateEndpoints/${name}?api-version=2023-05-01`,
+        {
+          location: 'local',
+          properties: {
+            subnet: { id: `${group}/virtualNetworks/portal-vnet/subnets/endpoints` },
+            manualPrivateLinkServiceConnections: [
+              {
+                name: `${name}-link`,
+                properties: {
+                  privateLinkServiceId: armClient.registryId(REGISTRY),
+                  groupIds: ['registry'],
+                },
+              },
+            ],
+          },
+        },
+      );
+      expect(created.status).toBe(201);
+    }
+
+    await openBlade(page, REGISTRY, 'Networking');
+    const rowOf = (endpoint: string) => page.getByRole('row').filter({ hasText: endpoint });
+    await rowOf('pe-approve').getByText('Pending').waitFor();
+    await browser.screenshot('08-private-endpoints-pending');
+    await rowOf('pe-approve')
+      .getByRole('button', { name: /^Approve/ })
+      .click();
+    await rowOf('pe-approve').getByText('Approved').waitFor();
+    await rowOf('pe-reject')
+      .getByRole('button', { name: /^Reject/ })
+      .click();
+    await rowOf('pe-reject').getByText('Rejected').waitFor();
+    await browser.screenshot('09-private-endpoints-decided');
+
+    const listed = await armClient.arm(
+      'GET',
+      `${armClient.registryId(REGISTRY)}/privateEndpointConnections?api-version=2025-11-01`,
+    );
+    const states = Object.fromEntries(
+      (
+        listed.body as {
+          value: {
+            properties: {
+              privateEndpoint: { id: string };
+              privateLinkServiceConnectionState: { status: string };
+            };
+          }[];
+        }
+      ).value.map((c) => [
+        c.properties.privateEndpoint.id.split('/').at(-1),
+        c.properties.privateLinkServiceConnectionState.status,
+      ]),
+    );
+    expect(states).toEqual({ 'pe-approve': 'Approved', 'pe-reject': 'Rejected' });
   });
 });
