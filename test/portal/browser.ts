@@ -21,6 +21,8 @@ export function chromiumAvailable(): boolean {
 export interface PortalBrowser {
   context: BrowserContext;
   page: Page;
+  /** Uncaught page errors and Content-Security-Policy violations seen so far. */
+  problems: string[];
   /** Saves `test-artifacts/portal/<name>.png` (full page). */
   screenshot(name: string): Promise<void>;
   close(): Promise<void>;
@@ -52,9 +54,15 @@ export async function openBrowser(): Promise<PortalBrowser> {
   });
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(15_000);
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.text().includes('Content Security Policy')) problems.push(message.text());
+  });
   return {
     context,
     page,
+    problems,
     async screenshot(name) {
       await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
     },

@@ -4,7 +4,7 @@
  * default registry's Networking blade, and a plain client on the data endpoint sees the effect;
  * the Access log blade shows the refusal and its reason. Screenshots: test-artifacts/portal/.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ArmClient } from '../support/arm-client.js';
 import { removeDataDir, startServer, type RunningServer } from '../support/server.js';
 import {
@@ -37,6 +37,10 @@ describe.skipIf(!available)('portal: networking and the access log', () => {
       server.owner.clientId,
       server.owner.clientSecret,
     );
+  });
+  afterEach(() => {
+    // The portal runs under its CSP without a single violation or uncaught error.
+    expect(browser.problems).toEqual([]);
   });
   afterAll(async () => {
     await browser?.close();

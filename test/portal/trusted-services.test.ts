@@ -12,7 +12,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '../../src/config/config.js';
 import { startBreakwater, type RunningBreakwater } from '../../src/server/server.js';
 import { ArmClient } from '../support/arm-client.js';
@@ -69,6 +69,10 @@ describe.skipIf(!available)('portal: the trusted-services checkbox', () => {
 
     browser = await openBrowser();
     await signIn(browser.page, running.managementUrl, owner.clientId, owner.clientSecret);
+  });
+  afterEach(() => {
+    // The portal runs under its CSP without a single violation or uncaught error.
+    expect(browser.problems).toEqual([]);
   });
   afterAll(async () => {
     await browser?.close();
