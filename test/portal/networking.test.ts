@@ -111,6 +111,19 @@ describe.skipIf(!available)('portal: networking and the access log', () => {
     expect(created.status).toBe(200);
     await browser.screenshot('01b-registry-created');
 
+    // A Standard registry cannot turn public access off: the API's words, next to Save.
+    await openBlade(page, 'portalmade', 'Networking');
+    await page.getByText('This registry is Standard').waitFor();
+    await page.getByLabel('Disabled', { exact: true }).check();
+    await page.getByRole('button', { name: 'Save' }).click();
+    const skuRefusal = page.getByRole('alert');
+    await skuRefusal.waitFor();
+    expect(await skuRefusal.textContent()).toContain(
+      'Disabling public network access is not supported for the SKU Standard.',
+    );
+    await browser.screenshot('01c-networking-sku-refusal');
+    await page.getByRole('link', { name: 'Container registries' }).click();
+
     await page.getByRole('button', { name: 'Delete registry portalmade' }).click();
     await page.getByRole('button', { name: 'Delete portalmade and everything in it' }).click();
     await page.getByRole('status').getByText('Deleted registry portalmade.').waitFor();

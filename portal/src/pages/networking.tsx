@@ -173,6 +173,12 @@ export function Networking({
           void save();
         }}
       >
+        {registry.sku.name !== 'Premium' && (
+          <p class="hint" id="sku-note">
+            This registry is {registry.sku.name}: firewall ranges and turning public access off need
+            the Premium SKU, so the API refuses them here.
+          </p>
+        )}
         <fieldset>
           <legend>Public network access</legend>
           {(Object.keys(ACCESS_LABELS) as Access[]).map((access) => (
