@@ -7,6 +7,7 @@
 export const REGISTRY_API = '2025-11-01';
 export const AUTHORIZATION_API = '2022-04-01';
 export const RESOURCES_API = '2022-12-01';
+export const TASKS_API = '2019-06-01-preview';
 
 export class ApiError extends Error {
   constructor(
@@ -139,6 +140,24 @@ export async function arm<T>(
   if (!response.ok) throw await readError(response);
   const text = await response.text();
   return (text ? JSON.parse(text) : undefined) as T;
+}
+
+/** An ARM call whose answer is text (a run's log), with the response headers. */
+export async function armText(
+  path: string,
+  apiVersion: string,
+): Promise<{ text: string; headers: Headers }> {
+  const session = loadSession();
+  if (!session) {
+    onSignedOut();
+    throw new ApiError('Your session has ended. Sign in again.', 401);
+  }
+  const separator = path.includes('?') ? '&' : '?';
+  const response = await fetchOrExplain(`${path}${separator}api-version=${apiVersion}`, {
+    headers: { authorization: `Bearer ${session.token}` },
+  });
+  if (!response.ok) throw await readError(response);
+  return { text: await response.text(), headers: response.headers };
 }
 
 export function errorText(error: unknown): string {

@@ -298,4 +298,48 @@ describe.skipIf(!available)('portal: networking and the access log', () => {
     );
     expect(states).toEqual({ 'pe-approve': 'Approved', 'pe-reject': 'Rejected' });
   });
+
+  it('runs a task now and follows its log until the run is over', async () => {
+    const { page } = browser;
+    const taskFile = ['version: v1.1.0', 'steps:', '  - cmd: $Registry/not/there:v1', ''].join(
+      '\n',
+    );
+    const task = await armClient.arm(
+      'PUT',
+      `${armClient.registryId(REGISTRY)}/tasks/portaltask?api-version=2019-06-01-preview`,
+      {
+        location: 'local',
+        properties: {
+          platform: { os: 'linux', architecture: 'amd64' },
+          step: {
+            type: 'EncodedTask',
+            encodedTaskContent: Buffer.from(taskFile).toString('base64'),
+          },
+        },
+      },
+    );
+    expect(task.status, task.text).toBe(201);
+
+    await openBlade(page, REGISTRY, 'Tasks');
+    await page.getByRole('button', { name: 'Run portaltask now' }).click();
+    await page
+      .getByRole('status')
+      .getByText(/^Queued run ca\d+ of portaltask\.$/)
+      .waitFor();
+    // The image the step names does not exist: the run fails, and its log says so.
+    await page.getByText('Run complete: failed.').waitFor();
+    const log = await page.locator('pre.log').textContent();
+    expect(log).toMatch(/^Run ID: ca\d+ started on /);
+    expect(log).toMatch(
+      /Run ID: ca\d+ failed after .*repository 'not\/there' not known to registry/,
+    );
+    const runs = await armClient.arm(
+      'GET',
+      `${armClient.registryId(REGISTRY)}/runs?api-version=2019-06-01-preview`,
+    );
+    const run = (runs.body as { value: { properties: { status: string; task: string } }[] })
+      .value[0]!;
+    expect(run.properties).toMatchObject({ status: 'Failed', task: 'portaltask' });
+    await browser.screenshot('10-tasks-run-log');
+  });
 });

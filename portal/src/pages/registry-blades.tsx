@@ -1,6 +1,6 @@
 /**
  * One registry: its navigation (Overview, Repositories, Networking, Access log, Access control,
- * Identity)
+ * Identity, Tasks)
  * and the Overview blade (login server, SKU, repositories, storage used, recent pushes).
  */
 import { useEffect, useState } from 'preact/hooks';
@@ -19,6 +19,7 @@ import { Identity } from './identity.js';
 import { Networking } from './networking.js';
 import { networkSummary } from './registries.js';
 import { Repositories } from './repositories.js';
+import { Tasks } from './tasks.js';
 
 const BLADES = [
   ['overview', 'Overview'],
@@ -27,6 +28,7 @@ const BLADES = [
   ['access-log', 'Access log'],
   ['access-control', 'Access control (IAM)'],
   ['identity', 'Identity'],
+  ['tasks', 'Tasks'],
 ] as const;
 
 export interface RegistryRef {
@@ -102,8 +104,10 @@ export function RegistryBlades(props: {
             <AccessLog registryRef={ref} />
           ) : blade[0] === 'access-control' ? (
             <AccessControl registry={registry} />
-          ) : (
+          ) : blade[0] === 'identity' ? (
             <Identity registry={registry} reload={reload} />
+          ) : (
+            <Tasks registryRef={ref} />
           ))}
       </section>
     </div>
