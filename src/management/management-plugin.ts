@@ -17,6 +17,7 @@ import { registerAuthorizationRoutes } from './routes/authorization.js';
 import { registerNetworkingRoutes } from './routes/networking.js';
 import { registerIdentityRoutes } from './routes/identities.js';
 import { registerRegistryRoutes } from './routes/registries.js';
+import { registerRepositoryRoutes } from './routes/repositories.js';
 import { registerSubscriptionRoutes } from './routes/subscriptions.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerTokenRoutes } from './routes/tokens.js';
@@ -31,6 +32,7 @@ export function buildArmRouter(context: ManagementContext): ArmRouter {
   const router = new ArmRouter();
   registerSubscriptionRoutes(router, context);
   registerRegistryRoutes(router, context);
+  registerRepositoryRoutes(router, context);
   registerAuthorizationRoutes(router, context);
   registerIdentityRoutes(router, context);
   registerTokenRoutes(router, context);
