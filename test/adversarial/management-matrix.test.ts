@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildArmRouter } from '../../src/management/index.js';
 import { registryId } from '../http/arm-helpers.js';
-import { buildWorld, type World } from './world.js';
+import { buildWorld, REPOSITORY, type World } from './world.js';
 
 const REPO_ROOT = join(import.meta.dirname, '..', '..');
 
@@ -26,6 +26,14 @@ const OPEN = [
   'GET /providers/microsoft.authorization/roledefinitions',
   'GET /providers/microsoft.authorization/roledefinitions/:id',
   'POST /subscriptions/:subscriptionId/providers/microsoft.containerregistry/checknameavailability',
+];
+/**
+ * Management reads of what a registry holds (the portal's repository blades), authorized by the
+ * classic pull permission: AcrPush holders on the registry may read them.
+ */
+const PULL_READS = [
+  'GET /subscriptions/:subscriptionId/resourcegroups/:resourceGroup/providers/microsoft.containerregistry/registries/:name/repositories',
+  'GET /subscriptions/:subscriptionId/resourcegroups/:resourceGroup/providers/microsoft.containerregistry/registries/:name/repositories/:repository',
 ];
 /** Principals holding a role somewhere in the subscription (AcrPush on the registry). */
 const ROLE_IN_SUBSCRIPTION = [
@@ -101,6 +109,7 @@ describe('adversarial management matrix', () => {
           .replace(':resourceGroup', name ? 'ghost-rg' : 'breakwater')
           .replace(':registry', 'myregistry')
           .replace(':id', '7f951dda-4ed3-4680-a7ca-43fe172d538d')
+          .replace(':repository', encodeURIComponent(REPOSITORY))
           .replace(
             ':name',
             roleAssignment
@@ -152,6 +161,9 @@ describe('adversarial management matrix', () => {
         } else if (OPEN.includes(key)) {
           expected = '200';
           verdict = status === 200 ? 'ok' : 'WRONG REFUSAL';
+        } else if (PULL_READS.includes(key) && ROLE_IN_SUBSCRIPTION.includes(credential)) {
+          expected = '200 (pull permission)';
+          verdict = status === 200 ? 'ok' : 'OVER-REFUSAL';
         } else if (list) {
           expected = 'filtered list, or 403 AuthorizationFailed';
           // What a list may not show: the owner's resources, its subscription to a principal
