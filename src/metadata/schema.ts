@@ -21,6 +21,11 @@
  * role_assignments                who holds which role at which scope (+ ABAC condition)
  * registry_credentials            admin user passwords (hash to verify, sealed copy to list)
  * access_log                      every access decision with its reason (audit)
+ *
+ * vulnerability_database          the imported OSV snapshot's version (one row)
+ * vulnerability_advisories        its OSV records (JSON)
+ * vulnerability_packages          (ecosystem, package name) -> advisory, for matching
+ * scan_results                    the latest scan of each manifest digest in a registry
  * ```
  * Registries are ARM resources too; their envelope (resource id, sku, tags, identity, ...) lives
  * on the `registries` row so the data plane reads a registry's settings in one query.
@@ -196,8 +201,44 @@ export interface AccessLogTable {
   record: string;
 }
 
+export interface VulnerabilityDatabaseTable {
+  id: string;
+  version: string;
+  content_hash: string;
+  imported_at: string;
+  advisory_count: number;
+  source: string;
+}
+
+export interface VulnerabilityAdvisoriesTable {
+  id: string;
+  modified: string;
+  record: string;
+}
+
+export interface VulnerabilityPackagesTable {
+  ecosystem: string;
+  name: string;
+  advisory_id: string;
+}
+
+export interface ScanResultsTable {
+  registry_id: string;
+  digest: string;
+  repository: string;
+  status: string;
+  scanned_at: string;
+  database_version: string | null;
+  /** The whole scan result as JSON. */
+  result: string;
+}
+
 export interface Database {
   access_log: AccessLogTable;
+  vulnerability_database: VulnerabilityDatabaseTable;
+  vulnerability_advisories: VulnerabilityAdvisoriesTable;
+  vulnerability_packages: VulnerabilityPackagesTable;
+  scan_results: ScanResultsTable;
   registries: RegistriesTable;
   registry_hosts: RegistryHostsTable;
   repositories: RepositoriesTable;

@@ -7,12 +7,14 @@ import { Kysely, SqliteDialect } from 'kysely';
 import { AccessLogStore } from './access-log-store.js';
 import { KyselyControlPlaneStore } from './kysely-control-plane-store.js';
 import { KyselyMetadataStore } from './kysely-metadata-store.js';
+import { ScannerStore } from './scanner-store.js';
 import type { Database } from './schema.js';
 
 export interface SqliteStores {
   metadata: KyselyMetadataStore;
   controlPlane: KyselyControlPlaneStore;
   accessLog: AccessLogStore;
+  scanner: ScannerStore;
 }
 
 /** Opens (creating and migrating) both stores over one SQLite file; `metadata.close()` closes it. */
@@ -22,6 +24,7 @@ export async function openSqliteStores(path: string): Promise<SqliteStores> {
     metadata,
     controlPlane: new KyselyControlPlaneStore(metadata.database),
     accessLog: new AccessLogStore(metadata.database),
+    scanner: new ScannerStore(metadata.database),
   };
 }
 

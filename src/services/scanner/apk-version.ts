@@ -54,14 +54,14 @@ class Tokens {
           value = -length;
           break;
         }
-      // falls through
+        value = this.number();
+        length = this.numberLength;
+        break;
       case DIGIT:
       case SUFFIX_NO:
       case REVISION_NO:
-        while (length < this.rest && isDigit(text[this.at + length])) {
-          value = value * 10 + (text.charCodeAt(this.at + length) - 48);
-          length++;
-        }
+        value = this.number();
+        length = this.numberLength;
         break;
       case LETTER:
         value = text.charCodeAt(this.at);
@@ -91,6 +91,20 @@ class Tokens {
     if (this.rest === 0) this.kind = END;
     else if (nextKind !== INVALID) this.kind = nextKind;
     else this.advance();
+    return value;
+  }
+
+  private numberLength = 0;
+
+  /** The run of digits ahead, as a number (its length in `numberLength`). */
+  private number(): number {
+    let value = 0;
+    let length = 0;
+    while (length < this.rest && isDigit(this.text[this.at + length])) {
+      value = value * 10 + (this.text.charCodeAt(this.at + length) - 48);
+      length++;
+    }
+    this.numberLength = length;
     return value;
   }
 
