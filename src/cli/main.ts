@@ -25,6 +25,7 @@ interface ServeOptions {
   tlsCert?: string;
   tlsKey?: string;
   trustedProxies?: string;
+  serviceSourceAddress?: string;
   config?: string;
   logLevel?: string;
 }
@@ -62,6 +63,12 @@ program
       'comma-separated peers whose X-Forwarded-For is believed (env BREAKWATER_TRUSTED_PROXIES)',
     ),
   )
+  .addOption(
+    new Option(
+      '--service-source-address <address>',
+      "source address of the platform's own services (env BREAKWATER_SERVICE_SOURCE_ADDRESS)",
+    ),
+  )
   .addOption(new Option('--config <file>', 'JSON config file (env BREAKWATER_CONFIG)'))
   .addOption(
     new Option('--log-level <level>', 'log level (env BREAKWATER_LOG_LEVEL)').choices([
@@ -84,6 +91,7 @@ program
         tlsCert: options.tlsCert,
         tlsKey: options.tlsKey,
         trustedProxies: options.trustedProxies,
+        serviceSourceAddress: options.serviceSourceAddress,
         config: options.config,
         logLevel: options.logLevel,
       },

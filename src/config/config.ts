@@ -41,6 +41,14 @@ export interface BreakwaterConfig {
    * e.g. the load balancer in front of replicas. Empty: no forwarding header counts.
    */
   trustedProxies: string[];
+  /**
+   * The source address the platform's own services (tasks, import, scanning, container
+   * instances, ML) connect from when they reach a registry's data endpoint; empty = the
+   * operating system's choice. Firewall rules judge them by it, like any client.
+   */
+  serviceSourceAddress: string;
+  /** Longest a task run may take before it is stopped and marked Failed (ACR: 3600). */
+  taskTimeoutSeconds: number;
 }
 
 export const DEFAULT_CONFIG: BreakwaterConfig = {
@@ -59,6 +67,8 @@ export const DEFAULT_CONFIG: BreakwaterConfig = {
   armAudience: 'https://management.local/',
   location: 'local',
   trustedProxies: [],
+  serviceSourceAddress: '',
+  taskTimeoutSeconds: 3600,
 };
 
 type Kind = 'string' | 'optionalString' | 'number' | 'logLevel' | 'boolean' | 'list';
@@ -80,6 +90,8 @@ const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
   armAudience: { kind: 'string', env: 'BREAKWATER_ARM_AUDIENCE' },
   location: { kind: 'string', env: 'BREAKWATER_LOCATION' },
   trustedProxies: { kind: 'list', env: 'BREAKWATER_TRUSTED_PROXIES' },
+  serviceSourceAddress: { kind: 'optionalString', env: 'BREAKWATER_SERVICE_SOURCE_ADDRESS' },
+  taskTimeoutSeconds: { kind: 'number', env: 'BREAKWATER_TASK_TIMEOUT_SECONDS' },
 };
 
 export const CONFIG_FILE_ENV = 'BREAKWATER_CONFIG';

@@ -15,6 +15,7 @@ import { openSqliteStores, type ControlPlaneStore, type MetadataStore } from '..
 import { ClientAddressResolver } from '../network/index.js';
 import { HostResolver, OciRegistry } from '../registry/index.js';
 import { FilesystemBlobStore, type BlobStore } from '../storage/index.js';
+import { ServiceEnvironment } from '../services/index.js';
 
 /** The registry audience ACR's SDKs and the CLI ask the identity service for. */
 export const ACR_AUDIENCE = 'https://containerregistry.azure.net';
@@ -32,6 +33,8 @@ export interface Platform {
   registryTokens: RegistryTokens;
   decider: AccessDecider;
   management: ManagementContext;
+  /** How the trusted services reach the data endpoint (set once it is bound). */
+  services: ServiceEnvironment;
   /** The management listener's public URL, once known (its port may be chosen at bind time). */
   setManagementUrl(url: string): void;
   close(): Promise<void>;
@@ -125,6 +128,7 @@ export async function createPlatform(
     registryTokens,
     decider,
     management,
+    services: new ServiceEnvironment(config.serviceSourceAddress),
     setManagementUrl(url: string) {
       endpoints.managementUrl = url;
       management.managementUrl = url;
