@@ -41,7 +41,7 @@ class Tokens {
       this.kind = END;
       return 0;
     }
-    let value = 0;
+    let value: number;
     let length = 0;
     let nextKind = INVALID;
     const text = this.text;

@@ -7,7 +7,7 @@
  * tar-stream) and only the files `wanted` picks are kept in memory, so a large image costs
  * the size of its package databases, not of its layers.
  */
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
