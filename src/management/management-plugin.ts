@@ -13,6 +13,7 @@ import { requireApiVersion } from './api-versions.js';
 import type { ManagementContext } from './context.js';
 import { graphRoutes } from './graph-routes.js';
 import { registerAccessRoutes } from './routes/access.js';
+import { registerScanRoutes } from './routes/scans.js';
 import { registerAuthorizationRoutes } from './routes/authorization.js';
 import { registerNetworkingRoutes } from './routes/networking.js';
 import { registerIdentityRoutes } from './routes/identities.js';
@@ -63,6 +64,7 @@ export async function managementPlugin(
   registerIdentityRoutes(router, context);
   registerTokenRoutes(router, context);
   registerAccessRoutes(router, context);
+  registerScanRoutes(router, context);
   registerNetworkingRoutes(router, context);
 
   async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {

@@ -4,6 +4,7 @@
  * every rule of the Distribution Spec that is not HTTP framing. HTTP handlers translate requests
  * into these calls; nothing here knows about Fastify.
  */
+import { PushEvents } from './push-events.js';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { digestOf, parseDigest } from '../core/digest.js';
@@ -46,6 +47,8 @@ export interface ReferrersIndex {
 
 export class OciRegistry {
   private readonly locks: Locks;
+  /** Told after every stored manifest (see push-events.ts). */
+  readonly pushes = new PushEvents();
 
   constructor(
     readonly metadata: MetadataStore,
@@ -290,6 +293,15 @@ export class OciRegistry {
         });
       }
     }
+    this.pushes.emit({
+      registry,
+      repository,
+      digest,
+      mediaType: manifest.mediaType,
+      ...(manifest.artifactType ? { artifactType: manifest.artifactType } : {}),
+      ...(manifest.subject ? { subject: manifest.subject.digest } : {}),
+      tags,
+    });
     return { digest, ...(manifest.subject ? { subject: manifest.subject.digest } : {}) };
   }
 

@@ -16,6 +16,7 @@ import { ClientAddressResolver } from '../network/index.js';
 import { HostResolver, OciRegistry } from '../registry/index.js';
 import { FilesystemBlobStore, type BlobStore } from '../storage/index.js';
 import { ServiceEnvironment } from '../services/index.js';
+import { VulnerabilityDatabase, VulnerabilityScanner } from '../services/scanner/index.js';
 
 /** The registry audience ACR's SDKs and the CLI ask the identity service for. */
 export const ACR_AUDIENCE = 'https://containerregistry.azure.net';
@@ -35,6 +36,8 @@ export interface Platform {
   management: ManagementContext;
   /** How the trusted services reach the data endpoint (set once it is bound). */
   services: ServiceEnvironment;
+  /** The vulnerability scanner (a first-party trusted service), fed by pushes. */
+  scanner: VulnerabilityScanner;
   /** The management listener's public URL, once known (its port may be chosen at bind time). */
   setManagementUrl(url: string): void;
   close(): Promise<void>;
@@ -55,9 +58,12 @@ export async function createPlatform(
   managementUrl = config.managementUrl || 'https://127.0.0.1:8443',
 ): Promise<Platform> {
   await mkdir(config.data, { recursive: true });
-  const { metadata, controlPlane, accessLog } = await openSqliteStores(
-    join(config.data, 'metadata.db'),
-  );
+  const {
+    metadata,
+    controlPlane,
+    accessLog,
+    scanner: scannerStore,
+  } = await openSqliteStores(join(config.data, 'metadata.db'));
   const blobs = await FilesystemBlobStore.open(join(config.data, 'storage'));
   const keysDirectory = join(config.data, 'keys');
   const identityKeys = await SigningKeys.open(keysDirectory, 'identity');
@@ -103,6 +109,30 @@ export async function createPlatform(
   );
   const registry = new OciRegistry(metadata, blobs, { maxManifestBytes: config.maxManifestBytes });
   const hosts = new HostResolver(metadata, config.loginServerSuffix);
+  const services = new ServiceEnvironment(config.serviceSourceAddress);
+  const scanner = new VulnerabilityScanner({
+    environment: services,
+    identity,
+    store: scannerStore,
+    database: new VulnerabilityDatabase(scannerStore),
+    logger,
+    audience: ACR_AUDIENCE,
+    databasePollSeconds: config.scannerDatabasePollSeconds,
+  });
+  // Every pushed image (manifest or index) is queued for a scan; referrers (SBOMs,
+  // signatures) are not images and are left alone.
+  registry.pushes.on((event) => {
+    if (event.subject) return;
+    void scanner.enqueue(
+      {
+        registryId: event.registry.id,
+        loginServer: event.registry.loginServer,
+        repository: event.repository,
+        digest: event.digest,
+      },
+      'push',
+    );
+  });
   const management: ManagementContext = {
     metadata,
     controlPlane,
@@ -114,6 +144,8 @@ export async function createPlatform(
     managementUrl,
     decider,
     accessLog,
+    scanner,
+    scannerStore,
   };
   return {
     config,
@@ -128,13 +160,15 @@ export async function createPlatform(
     registryTokens,
     decider,
     management,
-    services: new ServiceEnvironment(config.serviceSourceAddress),
+    services,
+    scanner,
     setManagementUrl(url: string) {
       endpoints.managementUrl = url;
       management.managementUrl = url;
       audiences.graph.splice(0, audiences.graph.length, `${url}/`);
     },
     async close() {
+      await scanner.stop();
       await decider.auditLog.close();
       await blobs.close();
       await metadata.close();

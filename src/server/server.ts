@@ -184,6 +184,7 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
     data.host === '0.0.0.0' ? '127.0.0.1' : data.host === '::' ? '::1' : data.host;
   platform.services.dataEndpoint = `${config.dataTls ? 'https' : 'http'}://${hostPort(serviceHost, dataPort)}`;
   if (config.dataTls && tls.caPath) platform.services.ca = await readFile(tls.caPath, 'utf8');
+  platform.scanner.start();
 
   const bootstrap = await bootstrapPlatform(platform, listenerHosts(data.host, dataPort), logger);
   if (bootstrap) {
