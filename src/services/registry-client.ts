@@ -304,6 +304,20 @@ export class RegistryClient {
     body?: Readable | Buffer,
   ): Promise<Response> {
     const scopeString = scope ? `repository:${scope[0]}:${scope[1]}` : '';
+    const kind = this.options.credential.kind;
+    if (
+      scope &&
+      (kind === 'identity' || kind === 'refresh') &&
+      !this.authorizationFor(scopeString)
+    ) {
+      // An identity authenticates before its first request, as `az acr login` does: on a
+      // network-restricted registry an anonymous request is refused (403) before any 401
+      // challenge, so only a request that names the trusted service can pass the bypass.
+      await this.answerChallenge(
+        `Bearer realm="${this.options.endpoint}/oauth2/token",service="${this.loginServer}"`,
+        scopeString,
+      );
+    }
     const cached = this.accessTokens.get(scopeString);
     const authorization =
       cached && cached.expires > Date.now()
@@ -414,7 +428,8 @@ export class RegistryClient {
     });
     const response = await this.raw(
       'POST',
-      pathOf(realm, '/oauth2/exchange'),
+      // The exchange lives beside the realm's token endpoint (`/oauth2/token` -> `/oauth2/exchange`).
+      pathOf(realm, '/oauth2/token').replace(/\/token$/, '/exchange'),
       { 'content-type': 'application/x-www-form-urlencoded' },
       undefined,
       Buffer.from(form.toString()),
