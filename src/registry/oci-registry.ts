@@ -245,7 +245,8 @@ export class OciRegistry {
   /**
    * Stores manifest bytes exactly as pushed. By digest, the bytes must hash to it; by tag, the
    * tag moves to the bytes' sha256 digest. Every referenced blob and child manifest must already
-   * be in the repository (MANIFEST_BLOB_UNKNOWN otherwise); a subject need not exist.
+   * be in the repository (MANIFEST_BLOB_UNKNOWN otherwise); a subject need not exist. A
+   * principal limited to referrers may store only manifests with a subject, by digest, untagged.
    */
   async putManifest(
     registry: RegistryRecord,
@@ -254,6 +255,7 @@ export class OciRegistry {
     content: Buffer,
     contentType: string | undefined,
     extraTags: string[] = [],
+    options: { referrersOnly?: boolean } = {},
   ): Promise<StoredManifest> {
     const parsed = parseReference(reference);
     const digest =
@@ -264,6 +266,16 @@ export class OciRegistry {
       });
     }
     const manifest = parseManifest(content, contentType);
+    if (
+      options.referrersOnly &&
+      (parsed.kind !== 'digest' || extraTags.length > 0 || !manifest.subject)
+    ) {
+      throw new RegistryError(
+        'DENIED',
+        'requested access to the resource is denied: only referrers (a manifest with a subject, pushed by digest, untagged) may be written',
+        { status: 403 },
+      );
+    }
     const tags = [...(parsed.kind === 'tag' ? [parsed.tag] : []), ...extraTags];
     // A locked tag may not move; re-pushing the bytes it already names is harmless.
     const moving: string[] = [];
