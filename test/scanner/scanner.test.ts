@@ -15,7 +15,12 @@ import type { ScanResult } from '../../src/services/scanner/index.js';
 import { startCliSession, type CliSession } from '../cli/cli.js';
 import { ArmClient } from '../support/arm-client.js';
 import { ClientSandbox, commandAvailable, expectSuccess } from '../support/clients.js';
-import { buildImageLayout, readBlob, type LayerEntry } from '../support/oci-layout.js';
+import {
+  buildImageLayout,
+  buildIndexLayout,
+  readBlob,
+  type LayerEntry,
+} from '../support/oci-layout.js';
 import { requireClient, type RunningServer } from '../support/server.js';
 
 const enabled = requireClient('skopeo', await commandAvailable('skopeo'));
@@ -64,6 +69,7 @@ describe.skipIf(!enabled)('vulnerability scanner', () => {
   let work: string;
   const digests: Record<string, string> = {};
   const layers: Record<string, string[]> = {};
+  let indexChildren: { amd64: string; arm64: string };
 
   const results = async (query: string): Promise<ScanResult[]> => {
     const response = await arm.arm('GET', `${arm.registryId()}/scanResults?${query}&${API}`);
@@ -135,6 +141,32 @@ describe.skipIf(!enabled)('vulnerability scanner', () => {
       );
       digests[tag] = (await readFile(digestFile, 'utf8')).trim();
     }
+    // A multi-platform index: its linux/amd64 image is the one scanned.
+    const index = await buildIndexLayout(
+      join(work, 'index-layout'),
+      [
+        { layers: images.affected!, annotations: { 'org.example.copy': 'in an index' } },
+        { layers: images.fixed!, platform: { architecture: 'arm64', os: 'linux' } },
+      ],
+      'multi',
+    );
+    indexChildren = {
+      amd64: index.images[0]!.manifestDigest,
+      arm64: index.images[1]!.manifestDigest,
+    };
+    expectSuccess(
+      await clients.skopeo([
+        'copy',
+        '--all',
+        '--dest-tls-verify=false',
+        '--dest-creds',
+        `${server.owner.clientId}:${server.owner.clientSecret}`,
+        `oci:${join(work, 'index-layout')}:multi`,
+        `docker://${server.host}/${REPOSITORY}:multi`,
+      ]),
+      () => server.output(),
+    );
+    digests.multi = index.indexDigest;
   }, SLOW.timeout);
 
   afterAll(async () => {
@@ -200,6 +232,27 @@ describe.skipIf(!enabled)('vulnerability scanner', () => {
     expect(whitedOut).toMatchObject({ status: 'Succeeded', packageCount: 0, findings: [] });
   });
 
+  it('a pushed index is scanned through its linux/amd64 image', async () => {
+    const result = await resultFor(digests.multi!);
+    expect(result).toMatchObject({
+      digest: digests.multi,
+      imageDigest: indexChildren.amd64,
+      status: 'Succeeded',
+      summary: { Critical: 1, High: 1, total: 2 },
+    });
+    // Each child manifest push is an image push too, scanned on its own.
+    expect(await resultFor(indexChildren.arm64)).toMatchObject({
+      status: 'Succeeded',
+      findings: [],
+    });
+  });
+
+  it('the CLI refuses an unreadable database path with one ERROR line', () => {
+    const missing = session.run('scanner', 'db', 'import', join(work, 'nothing-here'));
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toBe(`ERROR: ${join(work, 'nothing-here')}: no such file or folder\n`);
+  });
+
   it('the CLI shows a result by tag, as JSON and as a table', () => {
     const json = session.run(
       'acr',
@@ -236,7 +289,7 @@ describe.skipIf(!enabled)('vulnerability scanner', () => {
         .json<ScanResult[]>()
         .map((r) => r.digest)
         .sort(),
-    ).toEqual(Object.values(digests).sort());
+    ).toEqual([...Object.values(digests), indexChildren.amd64, indexChildren.arm64].sort());
   });
 
   it('the SBOM is listed by the referrers API and pulled by skopeo', SLOW, async () => {
