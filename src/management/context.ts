@@ -9,9 +9,11 @@ import type {
   AccessLogStore,
   ControlPlaneStore,
   MetadataStore,
+  RunLogStore,
   ScannerStore,
 } from '../metadata/index.js';
 import type { VulnerabilityScanner } from '../services/scanner/index.js';
+import type { TaskService } from '../services/tasks/index.js';
 import type { ArmAuth } from './arm-auth.js';
 
 export interface ManagementContext {
@@ -31,6 +33,9 @@ export interface ManagementContext {
   /** The vulnerability scanner and its results (scan results routes). */
   scanner?: VulnerabilityScanner;
   scannerStore?: ScannerStore;
+  /** The task runner and the run logs it keeps (absent where no runner runs). */
+  tasks?: TaskService;
+  runLogs?: RunLogStore;
   /** Called after virtual networks, private endpoints or their connections change. */
   onNetworkChanged?: () => Promise<void>;
 }

@@ -19,6 +19,7 @@ import { registerNetworkingRoutes } from './routes/networking.js';
 import { registerIdentityRoutes } from './routes/identities.js';
 import { registerRegistryRoutes } from './routes/registries.js';
 import { registerSubscriptionRoutes } from './routes/subscriptions.js';
+import { registerTaskRoutes } from './routes/tasks.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 
 export interface ManagementPluginOptions {
@@ -66,6 +67,7 @@ export async function managementPlugin(
   registerAccessRoutes(router, context);
   registerScanRoutes(router, context);
   registerNetworkingRoutes(router, context);
+  registerTaskRoutes(router, context);
 
   async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const url = new URL(request.url, 'https://management.invalid');
@@ -110,6 +112,11 @@ export async function managementPlugin(
         );
       }
     });
+    // Build source uploads stream to disk (listBuildSourceUploadUrl): the body stays a stream.
+    arm.addContentTypeParser(
+      ['application/octet-stream', 'application/gzip', 'application/x-gzip', 'application/x-tar'],
+      (_request, payload, done) => done(null, payload),
+    );
     arm.setNotFoundHandler((request, reply) =>
       sendArmError(
         new ArmError(

@@ -11,3 +11,4 @@ export {
   type StoredScanResult,
   type VulnerabilityDatabaseInfo,
 } from './scanner-store.js';
+export { RunLogStore } from './run-log-store.js';

@@ -26,6 +26,7 @@
  * vulnerability_advisories        its OSV records (JSON)
  * vulnerability_packages          (ecosystem, package name) -> advisory, for matching
  * scan_results                    the latest scan of each manifest digest in a registry
+ * run_logs                        task run logs, in chunks
  * ```
  * Registries are ARM resources too; their envelope (resource id, sku, tags, identity, ...) lives
  * on the `registries` row so the data plane reads a registry's settings in one query.
@@ -233,12 +234,20 @@ export interface ScanResultsTable {
   result: string;
 }
 
+export interface RunLogsTable {
+  /** The run's resource id, lower case. */
+  run_id: string;
+  sequence: number;
+  content: string;
+}
+
 export interface Database {
   access_log: AccessLogTable;
   vulnerability_database: VulnerabilityDatabaseTable;
   vulnerability_advisories: VulnerabilityAdvisoriesTable;
   vulnerability_packages: VulnerabilityPackagesTable;
   scan_results: ScanResultsTable;
+  run_logs: RunLogsTable;
   registries: RegistriesTable;
   registry_hosts: RegistryHostsTable;
   repositories: RepositoriesTable;

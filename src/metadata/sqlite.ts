@@ -5,6 +5,7 @@
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { AccessLogStore } from './access-log-store.js';
+import { RunLogStore } from './run-log-store.js';
 import { KyselyControlPlaneStore } from './kysely-control-plane-store.js';
 import { KyselyMetadataStore } from './kysely-metadata-store.js';
 import { ScannerStore } from './scanner-store.js';
@@ -15,6 +16,7 @@ export interface SqliteStores {
   controlPlane: KyselyControlPlaneStore;
   accessLog: AccessLogStore;
   scanner: ScannerStore;
+  runLogs: RunLogStore;
 }
 
 /** Opens (creating and migrating) both stores over one SQLite file; `metadata.close()` closes it. */
@@ -25,6 +27,7 @@ export async function openSqliteStores(path: string): Promise<SqliteStores> {
     controlPlane: new KyselyControlPlaneStore(metadata.database),
     accessLog: new AccessLogStore(metadata.database),
     scanner: new ScannerStore(metadata.database),
+    runLogs: new RunLogStore(metadata.database),
   };
 }
 

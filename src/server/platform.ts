@@ -17,6 +17,7 @@ import { HostResolver, OciRegistry } from '../registry/index.js';
 import { FilesystemBlobStore, type BlobStore } from '../storage/index.js';
 import { ServiceEnvironment } from '../services/index.js';
 import { VulnerabilityDatabase, VulnerabilityScanner } from '../services/scanner/index.js';
+import { TaskService } from '../services/tasks/index.js';
 
 /** The registry audience ACR's SDKs and the CLI ask the identity service for. */
 export const ACR_AUDIENCE = 'https://containerregistry.azure.net';
@@ -38,6 +39,8 @@ export interface Platform {
   services: ServiceEnvironment;
   /** The vulnerability scanner (a first-party trusted service), fed by pushes. */
   scanner: VulnerabilityScanner;
+  /** The registry task runner. */
+  tasks: TaskService;
   /** The management listener's public URL, once known (its port may be chosen at bind time). */
   setManagementUrl(url: string): void;
   close(): Promise<void>;
@@ -62,6 +65,7 @@ export async function createPlatform(
     metadata,
     controlPlane,
     accessLog,
+    runLogs,
     scanner: scannerStore,
   } = await openSqliteStores(join(config.data, 'metadata.db'));
   const blobs = await FilesystemBlobStore.open(join(config.data, 'storage'));
@@ -109,7 +113,12 @@ export async function createPlatform(
   );
   const registry = new OciRegistry(metadata, blobs, { maxManifestBytes: config.maxManifestBytes });
   const hosts = new HostResolver(metadata, config.loginServerSuffix);
-  const services = new ServiceEnvironment(config.serviceSourceAddress);
+  const services = new ServiceEnvironment(config.serviceSourceAddress, (loginServer) =>
+    hosts.resolve(loginServer).then(
+      () => true,
+      () => false,
+    ),
+  );
   const scanner = new VulnerabilityScanner({
     environment: services,
     identity,
@@ -133,6 +142,19 @@ export async function createPlatform(
       'push',
     );
   });
+  const tasks = new TaskService({
+    controlPlane,
+    runLogs,
+    environment: services,
+    identityToken: async (resourceId, which) =>
+      (await identity.managedIdentityToken(resourceId, which, ACR_AUDIENCE)).token,
+    runToken: (runResourceId, loginServer) =>
+      registryTokens.refreshToken({ kind: 'run', id: runResourceId }, loginServer),
+    logger: logger.child({ service: 'tasks' }),
+    workDirectory: join(config.data, 'work', 'runs'),
+    sourcesDirectory: join(config.data, 'build-sources'),
+    maxTimeoutSeconds: config.taskTimeoutSeconds,
+  });
   const management: ManagementContext = {
     metadata,
     controlPlane,
@@ -146,6 +168,8 @@ export async function createPlatform(
     accessLog,
     scanner,
     scannerStore,
+    tasks,
+    runLogs,
   };
   return {
     config,
@@ -162,6 +186,7 @@ export async function createPlatform(
     management,
     services,
     scanner,
+    tasks,
     setManagementUrl(url: string) {
       endpoints.managementUrl = url;
       management.managementUrl = url;
@@ -169,6 +194,7 @@ export async function createPlatform(
     },
     async close() {
       await scanner.stop();
+      await tasks.close();
       await decider.auditLog.close();
       await blobs.close();
       await metadata.close();

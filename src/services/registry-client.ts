@@ -224,7 +224,7 @@ export class RegistryClient {
   async pushBlob(
     repository: string,
     descriptor: { digest: string; size: number },
-    open: () => Readable | Buffer,
+    open: () => Readable | Buffer | Promise<Readable | Buffer>,
   ): Promise<'exists' | 'uploaded'> {
     if (await this.hasBlob(repository, descriptor.digest)) return 'exists';
     const started = await this.send(
@@ -238,7 +238,7 @@ export class RegistryClient {
     const location = String(started.headers.location ?? '');
     const target = new URL(location, 'http://placeholder');
     target.searchParams.set('digest', descriptor.digest);
-    const body = open();
+    const body = await open();
     const finished = await this.send(
       'PUT',
       `${target.pathname}${target.search}`,
@@ -305,14 +305,9 @@ export class RegistryClient {
   ): Promise<Response> {
     const scopeString = scope ? `repository:${scope[0]}:${scope[1]}` : '';
     const kind = this.options.credential.kind;
-    if (
-      scope &&
-      (kind === 'identity' || kind === 'refresh') &&
-      !this.authorizationFor(scopeString)
-    ) {
-      // An identity authenticates before its first request, as `az acr login` does: on a
-      // network-restricted registry an anonymous request is refused (403) before any 401
-      // challenge, so only a request that names the trusted service can pass the bypass.
+    if ((kind === 'identity' || kind === 'refresh') && !this.authorizationFor(scopeString)) {
+      // ACR's flow, proactively: a network-restricted registry refuses a request without a
+      // credential before it would challenge, so the token comes first (ACR's realm and service).
       await this.answerChallenge(
         `Bearer realm="${this.options.endpoint}/oauth2/token",service="${this.loginServer}"`,
         scopeString,
@@ -428,7 +423,7 @@ export class RegistryClient {
     });
     const response = await this.raw(
       'POST',
-      // The exchange lives beside the realm's token endpoint (`/oauth2/token` -> `/oauth2/exchange`).
+      // ACR's exchange endpoint sits beside the realm (the token endpoint).
       pathOf(realm, '/oauth2/token').replace(/\/token$/, '/exchange'),
       { 'content-type': 'application/x-www-form-urlencoded' },
       undefined,
