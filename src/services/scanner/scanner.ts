@@ -101,10 +101,13 @@ export class VulnerabilityScanner {
     const job: Job = { target, trigger, done, resolve };
     this.pending.set(key, job);
     this.queue.push(job);
-    this.running ??= this.drain().finally(() => {
-      this.running = undefined;
-      for (const wake of this.idleWaiters.splice(0)) wake();
-    });
+    // After the current I/O turn: the push that queued this is answered before any scan work.
+    this.running ??= new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.drain())
+      .finally(() => {
+        this.running = undefined;
+        for (const wake of this.idleWaiters.splice(0)) wake();
+      });
     return done;
   }
 
@@ -187,6 +190,9 @@ export class VulnerabilityScanner {
   async scan(target: ScanTarget, trigger: ScanResult['trigger']): Promise<ScanResult | undefined> {
     const database = await this.options.database.info();
     if (!database) {
+      // Nothing to match against: a push leaves no result (and costs no write); a request
+      // is told why.
+      if (trigger === 'push') return undefined;
       return failed(
         target,
         trigger,
