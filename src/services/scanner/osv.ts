@@ -100,8 +100,11 @@ export function sameEcosystem(advisoryEcosystem: string, packageEcosystem: strin
   if (ecosystemBase(advisoryEcosystem) !== ecosystemBase(packageEcosystem)) return false;
   // A release on both sides must agree (Debian:11's fix is not Debian:12's); an image whose
   // release is unknown is checked against every release.
-  const advisoryRelease = advisoryEcosystem.slice(ecosystemBase(advisoryEcosystem).length + 1);
-  const packageRelease = packageEcosystem.slice(ecosystemBase(packageEcosystem).length + 1);
+  // Only the release itself counts: OSV writes Ubuntu's as `Ubuntu:22.04:LTS`.
+  const releaseOf = (ecosystem: string): string =>
+    ecosystem.slice(ecosystemBase(ecosystem).length + 1).split(':')[0]!;
+  const advisoryRelease = releaseOf(advisoryEcosystem);
+  const packageRelease = releaseOf(packageEcosystem);
   return !advisoryRelease || !packageRelease || advisoryRelease === packageRelease;
 }
 
