@@ -18,6 +18,7 @@ import { registerAuthorizationRoutes } from './routes/authorization.js';
 import { registerNetworkingRoutes } from './routes/networking.js';
 import { registerIdentityRoutes } from './routes/identities.js';
 import { registerRegistryRoutes } from './routes/registries.js';
+import { registerRepositoryRoutes } from './routes/repositories.js';
 import { registerSubscriptionRoutes } from './routes/subscriptions.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerTokenRoutes } from './routes/tokens.js';
@@ -61,6 +62,7 @@ export async function managementPlugin(
   const router = new ArmRouter();
   registerSubscriptionRoutes(router, context);
   registerRegistryRoutes(router, context);
+  registerRepositoryRoutes(router, context);
   registerAuthorizationRoutes(router, context);
   registerIdentityRoutes(router, context);
   registerTokenRoutes(router, context);
