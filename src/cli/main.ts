@@ -17,6 +17,7 @@ import { registerIdentityCommands } from './commands/identity.js';
 import { registerKeyCommands } from './commands/keys.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerRoleCommands } from './commands/role.js';
+import { registerScannerCommands } from './commands/scanner.js';
 
 const program = new Command();
 
@@ -132,6 +133,7 @@ registerIdentityCommands(program);
 registerNetworkCommands(program);
 registerCloudCommands(program);
 registerKeyCommands(program);
+registerScannerCommands(program);
 for (const command of program.commands) {
   if (command.name() === 'serve') continue;
   // az prints usage errors as one `ERROR:` line; commander's `error: ...` is rewritten to match.

@@ -13,6 +13,7 @@ import { requireApiVersion } from './api-versions.js';
 import type { ManagementContext } from './context.js';
 import { graphRoutes } from './graph-routes.js';
 import { registerAccessRoutes } from './routes/access.js';
+import { registerScanRoutes } from './routes/scans.js';
 import { registerAuthorizationRoutes } from './routes/authorization.js';
 import { registerNetworkingRoutes } from './routes/networking.js';
 import { registerIdentityRoutes } from './routes/identities.js';
@@ -37,6 +38,7 @@ export function buildArmRouter(context: ManagementContext): ArmRouter {
   registerIdentityRoutes(router, context);
   registerTokenRoutes(router, context);
   registerAccessRoutes(router, context);
+  registerScanRoutes(router, context);
   registerNetworkingRoutes(router, context);
   registerTaskRoutes(router, context);
   return router;

@@ -5,4 +5,10 @@ export { KyselyControlPlaneStore } from './kysely-control-plane-store.js';
 export { KyselyMetadataStore } from './kysely-metadata-store.js';
 export { openSqliteMetadataStore, openSqliteStores, type SqliteStores } from './sqlite.js';
 export { AccessLogStore, type AccessQuery, type AccessRecord } from './access-log-store.js';
+export {
+  ScannerStore,
+  type StoredAdvisory,
+  type StoredScanResult,
+  type VulnerabilityDatabaseInfo,
+} from './scanner-store.js';
 export { RunLogStore } from './run-log-store.js';

@@ -269,6 +269,48 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0006_scanner': {
+    async up(db: Kysely<unknown>) {
+      // The vulnerability database: one imported snapshot of OSV records at a time.
+      await db.schema
+        .createTable('vulnerability_database')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('version', 'text', (c) => c.notNull())
+        .addColumn('content_hash', 'text', (c) => c.notNull())
+        .addColumn('imported_at', 'text', (c) => c.notNull())
+        .addColumn('advisory_count', 'integer', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('vulnerability_advisories')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('modified', 'text', (c) => c.notNull())
+        .addColumn('record', 'text', (c) => c.notNull())
+        .execute();
+      // (ecosystem without release, package name as the ecosystem compares it) -> advisory.
+      await db.schema
+        .createTable('vulnerability_packages')
+        .addColumn('ecosystem', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('advisory_id', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('vulnerability_packages_pk', ['ecosystem', 'name', 'advisory_id'])
+        .execute();
+      // The latest scan of each manifest digest in a registry.
+      await db.schema
+        .createTable('scan_results')
+        .addColumn('registry_id', 'text', (c) =>
+          c.notNull().references('registries.id').onDelete('cascade'),
+        )
+        .addColumn('digest', 'text', (c) => c.notNull())
+        .addColumn('repository', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('scanned_at', 'text', (c) => c.notNull())
+        .addColumn('database_version', 'text')
+        .addColumn('result', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('scan_results_pk', ['registry_id', 'digest'])
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

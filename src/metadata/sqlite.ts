@@ -8,12 +8,14 @@ import { AccessLogStore } from './access-log-store.js';
 import { RunLogStore } from './run-log-store.js';
 import { KyselyControlPlaneStore } from './kysely-control-plane-store.js';
 import { KyselyMetadataStore } from './kysely-metadata-store.js';
+import { ScannerStore } from './scanner-store.js';
 import type { Database } from './schema.js';
 
 export interface SqliteStores {
   metadata: KyselyMetadataStore;
   controlPlane: KyselyControlPlaneStore;
   accessLog: AccessLogStore;
+  scanner: ScannerStore;
   runLogs: RunLogStore;
 }
 
@@ -24,6 +26,7 @@ export async function openSqliteStores(path: string): Promise<SqliteStores> {
     metadata,
     controlPlane: new KyselyControlPlaneStore(metadata.database),
     accessLog: new AccessLogStore(metadata.database),
+    scanner: new ScannerStore(metadata.database),
     runLogs: new RunLogStore(metadata.database),
   };
 }

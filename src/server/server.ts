@@ -218,6 +218,7 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
     data.host === '0.0.0.0' ? '127.0.0.1' : data.host === '::' ? '::1' : data.host;
   platform.services.dataEndpoint = `${config.dataTls ? 'https' : 'http'}://${hostPort(serviceHost, dataPort)}`;
   if (config.dataTls && tls.caPath) platform.services.ca = await readFile(tls.caPath, 'utf8');
+  platform.scanner.start();
 
   await platform.tasks.recover();
 
