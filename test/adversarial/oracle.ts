@@ -15,7 +15,7 @@ export type Surface = 'data' | 'token-get' | 'token-post' | 'exchange';
 export type Need =
   | { kind: 'authenticated' }
   | { kind: 'catalog' }
-  | { kind: 'repository'; repository: string; action: Action };
+  | { kind: 'repository'; repository: string; action: Action; writesManifest?: boolean };
 
 export interface Door {
   name: string;
@@ -142,6 +142,10 @@ export function expectedOutcome(facts: CaseFacts): Outcome {
   if (need.kind === 'authenticated') return ALLOW;
   const action = need.kind === 'catalog' ? 'catalog' : need.action;
   if (!(credential.roles[registry] ?? []).includes(action)) return refuse(403, 'DENIED');
+  // A principal that may write referrers only may not push an image manifest.
+  if (credential.referrersOnly && need.kind === 'repository' && need.writesManifest) {
+    return refuse(403, 'DENIED');
+  }
   if (!tokenCovers(credential, need)) return refuse(401, 'UNAUTHORIZED');
   return ALLOW;
 }

@@ -59,7 +59,7 @@ export function attackRoutes(manifest: {
       PUT: {
         label: 'manifest',
         url: `${base}/manifests/v1`,
-        need: push(),
+        need: { kind: 'repository', repository: REPOSITORY, action: 'push', writesManifest: true },
         payload: manifest.bytes,
         contentType: OCI_MANIFEST,
       },

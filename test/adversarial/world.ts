@@ -82,6 +82,8 @@ export interface Credential {
    */
   trustedService: boolean | 'task';
   roles: Partial<Record<RegistryKey, Action[]>>;
+  /** Writes referrers only (the scanner attaches its results; it pushes no image manifest). */
+  referrersOnly?: boolean;
   /** A registry access token: the most it may do, whatever the roles say. */
   tokenScope?: { repositories: string[]; actions: Action[] };
 }
@@ -515,7 +517,9 @@ export async function buildWorld(): Promise<World> {
       validAt: ['A'],
       exchange: 'other tenant',
       trustedService: true,
-      roles: { A: ['pull', 'push', 'metadata_read', 'metadata_write', 'catalog'] },
+      // Reads images and attaches results as referrers; changes no attributes.
+      roles: { A: ['pull', 'push', 'metadata_read', 'catalog'] },
+      referrersOnly: true,
     },
     {
       name: 'trusted MI (AcrPush, control)',
