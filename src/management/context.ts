@@ -6,7 +6,9 @@
 import type { AccessDecider } from '../access/index.js';
 import type { IdentityService, Sealer } from '../identity/index.js';
 import type { AccessLogStore, ControlPlaneStore, MetadataStore } from '../metadata/index.js';
+import type { ImageImporter } from '../services/index.js';
 import type { ArmAuth } from './arm-auth.js';
+import type { AsyncOperations } from './async-operations.js';
 
 export interface ManagementContext {
   metadata: MetadataStore;
@@ -22,6 +24,10 @@ export interface ManagementContext {
   /** The access decision, for `checkAccess` (explain uses the same code that decides). */
   decider: AccessDecider;
   accessLog: AccessLogStore;
+  /** Long-running operations (import), polled through their status and result URLs. */
+  operations: AsyncOperations;
+  /** The import service (a first-party trusted service, a client of the data plane). */
+  importer: ImageImporter;
   /** Called after virtual networks, private endpoints or their connections change. */
   onNetworkChanged?: () => Promise<void>;
 }

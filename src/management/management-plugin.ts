@@ -16,6 +16,7 @@ import { registerAccessRoutes } from './routes/access.js';
 import { registerAuthorizationRoutes } from './routes/authorization.js';
 import { registerNetworkingRoutes } from './routes/networking.js';
 import { registerIdentityRoutes } from './routes/identities.js';
+import { registerImportRoutes } from './routes/import.js';
 import { registerRegistryRoutes } from './routes/registries.js';
 import { registerSubscriptionRoutes } from './routes/subscriptions.js';
 import { registerTokenRoutes } from './routes/tokens.js';
@@ -64,6 +65,7 @@ export async function managementPlugin(
   registerTokenRoutes(router, context);
   registerAccessRoutes(router, context);
   registerNetworkingRoutes(router, context);
+  registerImportRoutes(router, context);
 
   async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const url = new URL(request.url, 'https://management.invalid');

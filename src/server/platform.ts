@@ -10,12 +10,12 @@ import { pino, type Logger } from 'pino';
 import { AccessDecider, AuditLog, RegistryTokens } from '../access/index.js';
 import type { BreakwaterConfig } from '../config/config.js';
 import { IdentityService, IdentityTokens, Sealer, SigningKeys } from '../identity/index.js';
-import { ArmAuth, type ManagementContext } from '../management/index.js';
+import { ArmAuth, AsyncOperations, type ManagementContext } from '../management/index.js';
 import { openSqliteStores, type ControlPlaneStore, type MetadataStore } from '../metadata/index.js';
 import { ClientAddressResolver } from '../network/index.js';
 import { HostResolver, OciRegistry } from '../registry/index.js';
 import { FilesystemBlobStore, type BlobStore } from '../storage/index.js';
-import { ServiceEnvironment } from '../services/index.js';
+import { ImageImporter, ServiceEnvironment } from '../services/index.js';
 
 /** The registry audience ACR's SDKs and the CLI ask the identity service for. */
 export const ACR_AUDIENCE = 'https://containerregistry.azure.net';
@@ -103,6 +103,7 @@ export async function createPlatform(
   );
   const registry = new OciRegistry(metadata, blobs, { maxManifestBytes: config.maxManifestBytes });
   const hosts = new HostResolver(metadata, config.loginServerSuffix);
+  const services = new ServiceEnvironment(config.serviceSourceAddress);
   const management: ManagementContext = {
     metadata,
     controlPlane,
@@ -114,6 +115,15 @@ export async function createPlatform(
     managementUrl,
     decider,
     accessLog,
+    operations: new AsyncOperations(),
+    importer: new ImageImporter(services, async () => {
+      const issued = await identity.firstPartyToken(
+        'import',
+        'Azure Container Registry Import',
+        ACR_AUDIENCE,
+      );
+      return issued.token;
+    }),
   };
   return {
     config,
@@ -128,7 +138,7 @@ export async function createPlatform(
     registryTokens,
     decider,
     management,
-    services: new ServiceEnvironment(config.serviceSourceAddress),
+    services,
     setManagementUrl(url: string) {
       endpoints.managementUrl = url;
       management.managementUrl = url;

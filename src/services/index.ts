@@ -6,6 +6,16 @@
  */
 export { ServiceEnvironment } from './environment.js';
 export {
+  externalEndpoint,
+  ImageImporter,
+  ImportError,
+  splitImage,
+  type ImportPlan,
+  type ImportProgress,
+  type ImportResult,
+  type ImportSource,
+} from './image-import.js';
+export {
   DEFAULT_PLATFORM,
   parseChallenge,
   readAll,

@@ -205,6 +205,20 @@ export class RegistryClient {
     return response.body.pipe(new VerifyingStream(digest, this.loginServer));
   }
 
+  /** The digest a tag or digest reference points at, or undefined when there is none. */
+  async headManifest(repository: string, reference: string): Promise<string | undefined> {
+    const response = await this.send(
+      'HEAD',
+      `/v2/${repository}/manifests/${reference}`,
+      { accept: MANIFEST_ACCEPT },
+      [repository, 'pull'],
+      [200, 404],
+    );
+    response.body.resume();
+    if (response.status === 404) return undefined;
+    return String(response.headers['docker-content-digest'] ?? reference);
+  }
+
   async hasBlob(repository: string, digest: string): Promise<boolean> {
     const response = await this.send(
       'HEAD',
@@ -219,12 +233,13 @@ export class RegistryClient {
 
   /**
    * Uploads a blob unless the repository has it: POST then one PUT with the digest (the
-   * registry verifies it before publishing). `open` is called only when bytes must be sent.
+   * registry verifies it before publishing). `open` is called only when bytes must be sent; it
+   * may open another registry's blob, so an import streams from source to target.
    */
   async pushBlob(
     repository: string,
     descriptor: { digest: string; size: number },
-    open: () => Readable | Buffer,
+    open: () => Readable | Buffer | Promise<Readable | Buffer>,
   ): Promise<'exists' | 'uploaded'> {
     if (await this.hasBlob(repository, descriptor.digest)) return 'exists';
     const started = await this.send(
@@ -238,7 +253,7 @@ export class RegistryClient {
     const location = String(started.headers.location ?? '');
     const target = new URL(location, 'http://placeholder');
     target.searchParams.set('digest', descriptor.digest);
-    const body = open();
+    const body = await open();
     const finished = await this.send(
       'PUT',
       `${target.pathname}${target.search}`,
@@ -304,6 +319,18 @@ export class RegistryClient {
     body?: Readable | Buffer,
   ): Promise<Response> {
     const scopeString = scope ? `repository:${scope[0]}:${scope[1]}` : '';
+    // With a platform credential, fetch the token first (as `az acr login` does): a registry
+    // whose network rules refuse the request answers an anonymous one 403 before any 401
+    // challenge, so only a request that carries the identity can reach the bypass.
+    const platformCredential =
+      this.options.credential.kind === 'identity' || this.options.credential.kind === 'refresh';
+    const held = this.accessTokens.get(scopeString);
+    if (platformCredential && !(held && held.expires > Date.now())) {
+      await this.answerChallenge(
+        `Bearer realm="/oauth2/token",service="${this.loginServer}"`,
+        scopeString,
+      );
+    }
     const cached = this.accessTokens.get(scopeString);
     const authorization =
       cached && cached.expires > Date.now()
