@@ -6,7 +6,7 @@
 import type { AccessDecider } from '../access/index.js';
 import type { IdentityService, Sealer } from '../identity/index.js';
 import type { AccessLogStore, ControlPlaneStore, MetadataStore } from '../metadata/index.js';
-import type { ImageImporter } from '../services/index.js';
+import type { ContainerHost, ImageImporter } from '../services/index.js';
 import type { ArmAuth } from './arm-auth.js';
 import type { AsyncOperations } from './async-operations.js';
 
@@ -28,6 +28,8 @@ export interface ManagementContext {
   operations: AsyncOperations;
   /** The import service (a first-party trusted service, a client of the data plane). */
   importer: ImageImporter;
+  /** Runs container groups' containers (pulled with the group's credential, sandboxed). */
+  containers: ContainerHost;
   /** Called after virtual networks, private endpoints or their connections change. */
   onNetworkChanged?: () => Promise<void>;
 }

@@ -17,6 +17,7 @@ import { registerAuthorizationRoutes } from './routes/authorization.js';
 import { registerNetworkingRoutes } from './routes/networking.js';
 import { registerIdentityRoutes } from './routes/identities.js';
 import { registerImportRoutes } from './routes/import.js';
+import { registerContainerGroupRoutes } from './routes/container-groups.js';
 import { registerRegistryRoutes } from './routes/registries.js';
 import { registerSubscriptionRoutes } from './routes/subscriptions.js';
 import { registerTokenRoutes } from './routes/tokens.js';
@@ -66,6 +67,7 @@ export async function managementPlugin(
   registerAccessRoutes(router, context);
   registerNetworkingRoutes(router, context);
   registerImportRoutes(router, context);
+  registerContainerGroupRoutes(router, context);
 
   async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const url = new URL(request.url, 'https://management.invalid');

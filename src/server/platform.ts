@@ -15,7 +15,7 @@ import { openSqliteStores, type ControlPlaneStore, type MetadataStore } from '..
 import { ClientAddressResolver } from '../network/index.js';
 import { HostResolver, OciRegistry } from '../registry/index.js';
 import { FilesystemBlobStore, type BlobStore } from '../storage/index.js';
-import { ImageImporter, ServiceEnvironment } from '../services/index.js';
+import { ContainerHost, ImageImporter, ServiceEnvironment } from '../services/index.js';
 
 /** The registry audience ACR's SDKs and the CLI ask the identity service for. */
 export const ACR_AUDIENCE = 'https://containerregistry.azure.net';
@@ -123,6 +123,18 @@ export async function createPlatform(
         ACR_AUDIENCE,
       );
       return issued.token;
+    }),
+    containers: new ContainerHost({
+      environment: services,
+      identityToken: async (resourceId, selected) =>
+        (await identity.managedIdentityToken(resourceId, selected, ACR_AUDIENCE)).token,
+      platformRegistry: (host) =>
+        hosts.resolve(host).then(
+          (registry) => registry.loginServer,
+          () => undefined,
+        ),
+      workDirectory: join(config.data, 'containers'),
+      timeoutMs: config.taskTimeoutSeconds * 1000,
     }),
   };
   return {

@@ -6,6 +6,18 @@
  */
 export { ServiceEnvironment } from './environment.js';
 export {
+  ContainerHost,
+  InaccessibleImageError,
+  parseImage,
+  type ContainerEvent,
+  type ContainerGroupSpec,
+  type ContainerHostOptions,
+  type ContainerSpec,
+  type ContainerView,
+  type GroupView,
+  type ImageRegistryCredential,
+} from './container-instances.js';
+export {
   externalEndpoint,
   ImageImporter,
   ImportError,

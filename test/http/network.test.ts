@@ -7,6 +7,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, errorCode, type TestApp } from '../support/app.js';
+import { applyIdentity } from '../../src/management/index.js';
 import {
   ACR_AUDIENCE,
   assignRole,
@@ -68,6 +69,28 @@ async function hostWithIdentity(
   role?: 'AcrPull',
 ): Promise<{ id: string; principalId: string }> {
   const id = `/subscriptions/${app.owner.subscriptionId}/resourceGroups/breakwater/providers/${type}/${name}`;
+  if (type === 'Microsoft.ContainerInstance/containerGroups') {
+    // A group's PUT deploys its images (test/services/); here only its identity matters.
+    const identity = await applyIdentity(app.platform.management, id, null, {
+      type: 'SystemAssigned',
+    });
+    await app.platform.controlPlane.putResource({
+      id,
+      type,
+      subscriptionId: app.owner.subscriptionId,
+      resourceGroup: 'breakwater',
+      name,
+      location: 'local',
+      tags: {},
+      sku: null,
+      identity,
+      properties: {},
+      systemData: null,
+    });
+    const principalId = String(identity!.principalId);
+    if (role) await assignRole(app, registryId(app), principalId, role);
+    return { id, principalId };
+  }
   const created = await app.arm({
     method: 'PUT',
     url: `${id}?${GROUP_API}`,

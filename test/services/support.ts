@@ -7,8 +7,10 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { request } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { expect } from 'vitest';
 import { ArmClient, type ArmResponse } from '../support/arm-client.js';
+import { busyboxLayer, tarLayer } from '../support/oci-layout.js';
 import type { RunningServer } from '../support/server.js';
 
 export const ACR_API = 'api-version=2025-11-01';
@@ -265,7 +267,12 @@ export class Platform {
 
   /** A data-plane request to registry `name` with the owner's Basic credentials. */
   data(name: string) {
-    return (method: string, path: string, body?: string, headers: Record<string, string> = {}) =>
+    return (
+      method: string,
+      path: string,
+      body?: string | Buffer,
+      headers: Record<string, string> = {},
+    ) =>
       dataRequest(
         { host: '127.0.0.1', port: this.server.port },
         loginServerOf(name),
@@ -311,4 +318,54 @@ export async function runOperation(
     if (Date.now() > deadline) throw new Error('the operation did not end within a minute');
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * Pushes a runnable single-platform image: Debian's static busybox as its one layer (gzip'd),
+ * and a config whose `Cmd` and `Env` are given. Returns the manifest digest.
+ */
+export async function pushBusyboxImage(
+  send: (
+    method: string,
+    path: string,
+    body?: string | Buffer,
+    headers?: Record<string, string>,
+  ) => Promise<DataAnswer>,
+  repository: string,
+  tag: string,
+  runConfig: Record<string, unknown>,
+): Promise<string> {
+  const layer = gzipSync(await tarLayer(await busyboxLayer()));
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: runConfig,
+      rootfs: { type: 'layers', diff_ids: [] },
+    }),
+  );
+  const blobs: { digest: string; size: number }[] = [];
+  for (const content of [config, layer]) {
+    const digest = digestOf(content);
+    const started = await send('POST', `/v2/${repository}/blobs/uploads/`, '');
+    expect(started.status, started.body).toBe(202);
+    const location = new URL(String(started.headers.location), 'http://registry.invalid');
+    location.searchParams.set('digest', digest);
+    const put = await send('PUT', `${location.pathname}${location.search}`, content, {
+      'content-type': 'application/octet-stream',
+    });
+    expect(put.status, put.body).toBe(201);
+    blobs.push({ digest, size: content.length });
+  }
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...blobs[0]! },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...blobs[1]! }],
+  });
+  const put = await send('PUT', `/v2/${repository}/manifests/${tag}`, manifest, {
+    'content-type': OCI_MANIFEST,
+  });
+  expect(put.status, put.body).toBe(201);
+  return digestOf(manifest);
 }

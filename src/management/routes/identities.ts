@@ -2,7 +2,7 @@
  * @module management/routes/identities
  * User-assigned managed identities (`Microsoft.ManagedIdentity/userAssignedIdentities`), and the
  * resource records of the types that host managed identities before their own services exist:
- * container groups, ML workspaces, web apps and registry tasks. Each can hold a system- and/or
+ * ML workspaces, web apps and registry tasks (container groups have their own module). Each can hold a system- and/or
  * user-assigned identity; their behaviour (deploying, running) arrives with their own services.
  */
 import { randomUUID } from 'node:crypto';
@@ -18,7 +18,6 @@ import { isObject } from '../../core/json.js';
 
 /** Resource types that host managed identities, with the provider path of each. */
 export const IDENTITY_HOST_TYPES = [
-  'Microsoft.ContainerInstance/containerGroups',
   'Microsoft.MachineLearningServices/workspaces',
   'Microsoft.Web/sites',
 ] as const;
