@@ -12,6 +12,7 @@ import { registerAcrImportCommands } from './commands/acr-import.js';
 import { registerAcrRepositoryCommands } from './commands/acr-repository.js';
 import { registerAcrTokenCommands } from './commands/acr-token.js';
 import { registerCloudCommands } from './commands/cloud.js';
+import { registerContainerCommands } from './commands/container.js';
 import { registerIdentityCommands } from './commands/identity.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerRoleCommands } from './commands/role.js';
@@ -129,6 +130,7 @@ registerRoleCommands(program);
 registerIdentityCommands(program);
 registerNetworkCommands(program);
 registerCloudCommands(program);
+registerContainerCommands(program);
 for (const command of program.commands) {
   if (command.name() === 'serve') continue;
   // az prints usage errors as one `ERROR:` line; commander's `error: ...` is rewritten to match.
