@@ -10,15 +10,17 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { applyLayer, runInSandbox } from '../runtime/index.js';
+import { runInSandbox } from '../runtime/index.js';
 import type { ServiceEnvironment } from './environment.js';
-import { externalEndpoint } from './image-import.js';
 import {
-  RegistryClient,
-  RegistryClientError,
-  type RegistryCredential,
-  type ResolvedImage,
-} from './registry-client.js';
+  ImagePuller,
+  mergeEnvironment,
+  parseImage,
+  runConfigOf,
+  unpackImage,
+  type PulledImage,
+} from './image-pull.js';
+import { RegistryClientError, type RegistryCredential } from './registry-client.js';
 
 export interface ContainerSpec {
   name: string;
@@ -74,18 +76,6 @@ export interface GroupView {
   containers: Record<string, ContainerView>;
 }
 
-/** An image the group's credential cannot read: ACI's InaccessibleImage. */
-export class InaccessibleImageError extends Error {
-  override name = 'InaccessibleImageError';
-  constructor(
-    readonly image: string,
-    /** The registry's own answer, for the events and the log. */
-    readonly registryError: RegistryClientError,
-  ) {
-    super(`image ${image} is not accessible: ${registryError.describe()}`);
-  }
-}
-
 export interface ContainerHostOptions {
   environment: ServiceEnvironment;
   /** A managed-identity token of `resourceId` for the registry audience. */
@@ -97,12 +87,6 @@ export interface ContainerHostOptions {
   timeoutMs: number;
 }
 
-interface PulledImage {
-  client: RegistryClient;
-  repository: string;
-  resolved: ResolvedImage;
-}
-
 /** Logs kept per container; older output is dropped beyond this. */
 const LOG_LIMIT = 1024 * 1024;
 
@@ -110,7 +94,11 @@ export class ContainerHost {
   private readonly running = new Map<string, AbortController>();
   private readonly logs = new Map<string, string>();
 
-  constructor(private readonly options: ContainerHostOptions) {}
+  private readonly puller: ImagePuller;
+
+  constructor(private readonly options: ContainerHostOptions) {
+    this.puller = new ImagePuller(options.environment, options.platformRegistry);
+  }
 
   /**
    * Resolves every container's image with the group's credentials (manifest and config, all
@@ -119,16 +107,11 @@ export class ContainerHost {
   async pull(group: ContainerGroupSpec): Promise<Map<string, PulledImage>> {
     const pulled = new Map<string, PulledImage>();
     for (const container of group.containers) {
-      const { host, repository, reference } = parseImage(container.image);
-      const client = await this.clientFor(group, host);
-      try {
-        const resolved = await client.resolveImage(repository, reference);
-        pulled.set(container.name, { client, repository, resolved });
-      } catch (error) {
-        if (error instanceof RegistryClientError)
-          throw new InaccessibleImageError(container.image, error);
-        throw error;
-      }
+      const { host } = parseImage(container.image);
+      pulled.set(
+        container.name,
+        await this.puller.resolve(container.image, this.credentialFor(group, host)),
+      );
     }
     return pulled;
   }
@@ -195,29 +178,17 @@ export class ContainerHost {
     return this.logs.get(logKey(groupId, container));
   }
 
-  private async clientFor(group: ContainerGroupSpec, host: string): Promise<RegistryClient> {
+  /** The group's credential for `host`: its identity, a username and password, or none. */
+  private credentialFor(group: ContainerGroupSpec, host: string): RegistryCredential {
     const entry = group.credentials.find((c) => c.server.toLowerCase() === host.toLowerCase());
-    let credential: RegistryCredential = { kind: 'anonymous' };
     if (entry?.identity) {
       const identity = entry.identity;
-      credential = {
-        kind: 'identity',
-        token: () => this.options.identityToken(group.id, identity),
-      };
-    } else if (entry?.username !== undefined) {
-      credential = { kind: 'basic', username: entry.username, password: entry.password ?? '' };
+      return { kind: 'identity', token: () => this.options.identityToken(group.id, identity) };
     }
-    const loginServer = await this.options.platformRegistry(host);
-    if (loginServer) return this.options.environment.clientFor(loginServer, credential);
-    const endpoint = externalEndpoint(host);
-    return new RegistryClient({
-      endpoint,
-      loginServer: new URL(endpoint).host,
-      credential,
-      ...(this.options.environment.sourceAddress
-        ? { localAddress: this.options.environment.sourceAddress }
-        : {}),
-    });
+    if (entry?.username !== undefined) {
+      return { kind: 'basic', username: entry.username, password: entry.password ?? '' };
+    }
+    return { kind: 'anonymous' };
   }
 
   /** Unpack, run, and restart as the policy says, until done or stopped. */
@@ -249,18 +220,9 @@ export class ContainerHost {
         });
       }
     };
-    const config = (image.resolved.config.config ?? {}) as {
-      Env?: string[];
-      Entrypoint?: string[] | null;
-      Cmd?: string[] | null;
-      WorkingDir?: string;
-      User?: string;
-    };
+    const config = runConfigOf(image);
     const argv = container.command ?? [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
-    const env = [
-      ...(config.Env ?? []).filter((e) => !(e.split('=')[0]! in container.environment)),
-      ...Object.entries(container.environment).map(([k, v]) => `${k}=${v}`),
-    ];
+    const env = mergeEnvironment(config.Env, container.environment);
     for (;;) {
       const root = join(directory, container.name);
       try {
@@ -268,9 +230,7 @@ export class ContainerHost {
         await mkdir(root, { recursive: true });
         event('Pulling', `pulling image "${container.image}"`);
         await report(view);
-        for (const layer of image.resolved.layers) {
-          await applyLayer(root, await image.client.openBlob(image.repository, layer.digest));
-        }
+        await unpackImage(image, root);
         event('Pulled', `Successfully pulled image "${container.image}"`);
       } catch (error) {
         event('Failed', `Failed to pull image "${container.image}": ${describe(error)}`, 'Warning');
@@ -339,22 +299,6 @@ export class ContainerHost {
       if (signal.aborted) return;
     }
   }
-}
-
-/** `host/repo:tag` or `host/repo@digest`; no host means Docker Hub, as Docker reads it. */
-export function parseImage(image: string): { host: string; repository: string; reference: string } {
-  const slash = image.indexOf('/');
-  const first = slash > 0 ? image.slice(0, slash) : '';
-  const hasHost = first.includes('.') || first.includes(':') || first === 'localhost';
-  const host = hasHost ? first : 'docker.io';
-  let rest = hasHost ? image.slice(slash + 1) : image;
-  if (!hasHost && !rest.includes('/')) rest = `library/${rest}`;
-  const at = rest.indexOf('@');
-  if (at >= 0) return { host, repository: rest.slice(0, at), reference: rest.slice(at + 1) };
-  const colon = rest.lastIndexOf(':');
-  if (colon > rest.lastIndexOf('/'))
-    return { host, repository: rest.slice(0, colon), reference: rest.slice(colon + 1) };
-  return { host, repository: rest, reference: 'latest' };
 }
 
 function groupKey(groupId: string): string {

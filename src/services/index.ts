@@ -6,9 +6,17 @@
  */
 export { ServiceEnvironment } from './environment.js';
 export {
-  ContainerHost,
-  InaccessibleImageError,
+  ImagePuller,
+  ImagePullError,
+  mergeEnvironment,
   parseImage,
+  runConfigOf,
+  unpackImage,
+  type ImageRunConfig,
+  type PulledImage,
+} from './image-pull.js';
+export {
+  ContainerHost,
   type ContainerEvent,
   type ContainerGroupSpec,
   type ContainerHostOptions,

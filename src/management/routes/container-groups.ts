@@ -10,7 +10,7 @@
 import type { ResourceRecord } from '../../metadata/index.js';
 import { isObject } from '../../core/json.js';
 import {
-  InaccessibleImageError,
+  ImagePullError,
   type ContainerGroupSpec,
   type GroupView,
   type ImageRegistryCredential,
@@ -225,7 +225,7 @@ export function registerContainerGroupRoutes(router: ArmRouter, context: Managem
         await context.identity.removeIdentityOf(id);
         await controlPlane.deleteResource(id);
       }
-      if (error instanceof InaccessibleImageError) {
+      if (error instanceof ImagePullError) {
         throw invalid(
           'InaccessibleImage',
           `The image '${error.image}' in container group '${params.name}' is not accessible. Please check the image and registry credential.`,
