@@ -6,7 +6,7 @@
 import type { AccessDecider } from '../access/index.js';
 import type { IdentityService, Sealer } from '../identity/index.js';
 import type { AccessLogStore, ControlPlaneStore, MetadataStore } from '../metadata/index.js';
-import type { ContainerHost, ImageImporter } from '../services/index.js';
+import type { ContainerHost, ImageImporter, MlJobRunner } from '../services/index.js';
 import type { ArmAuth } from './arm-auth.js';
 import type { AsyncOperations } from './async-operations.js';
 
@@ -30,6 +30,8 @@ export interface ManagementContext {
   importer: ImageImporter;
   /** Runs container groups' containers (pulled with the group's credential, sandboxed). */
   containers: ContainerHost;
+  /** Runs ML command jobs (pulled with the workspace's identity, sandboxed). */
+  mlJobs: MlJobRunner;
   /** Called after virtual networks, private endpoints or their connections change. */
   onNetworkChanged?: () => Promise<void>;
 }

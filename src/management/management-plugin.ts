@@ -18,6 +18,7 @@ import { registerNetworkingRoutes } from './routes/networking.js';
 import { registerIdentityRoutes } from './routes/identities.js';
 import { registerImportRoutes } from './routes/import.js';
 import { registerContainerGroupRoutes } from './routes/container-groups.js';
+import { registerMlWorkspaceRoutes } from './routes/ml-workspaces.js';
 import { registerRegistryRoutes } from './routes/registries.js';
 import { registerSubscriptionRoutes } from './routes/subscriptions.js';
 import { registerTokenRoutes } from './routes/tokens.js';
@@ -68,6 +69,7 @@ export async function managementPlugin(
   registerNetworkingRoutes(router, context);
   registerImportRoutes(router, context);
   registerContainerGroupRoutes(router, context);
+  registerMlWorkspaceRoutes(router, context);
 
   async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const url = new URL(request.url, 'https://management.invalid');

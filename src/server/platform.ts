@@ -15,7 +15,12 @@ import { openSqliteStores, type ControlPlaneStore, type MetadataStore } from '..
 import { ClientAddressResolver } from '../network/index.js';
 import { HostResolver, OciRegistry } from '../registry/index.js';
 import { FilesystemBlobStore, type BlobStore } from '../storage/index.js';
-import { ContainerHost, ImageImporter, ServiceEnvironment } from '../services/index.js';
+import {
+  ContainerHost,
+  ImageImporter,
+  MlJobRunner,
+  ServiceEnvironment,
+} from '../services/index.js';
 
 /** The registry audience ACR's SDKs and the CLI ask the identity service for. */
 export const ACR_AUDIENCE = 'https://containerregistry.azure.net';
@@ -104,6 +109,19 @@ export async function createPlatform(
   const registry = new OciRegistry(metadata, blobs, { maxManifestBytes: config.maxManifestBytes });
   const hosts = new HostResolver(metadata, config.loginServerSuffix);
   const services = new ServiceEnvironment(config.serviceSourceAddress);
+  // What the services that run images share: the data endpoint, their resource's identity, and
+  // which hosts are this platform's registries.
+  const runnerOptions = {
+    environment: services,
+    identityToken: async (resourceId: string, selected: string) =>
+      (await identity.managedIdentityToken(resourceId, selected, ACR_AUDIENCE)).token,
+    platformRegistry: (host: string) =>
+      hosts.resolve(host).then(
+        (registry) => registry.loginServer,
+        () => undefined,
+      ),
+    timeoutMs: config.taskTimeoutSeconds * 1000,
+  };
   const management: ManagementContext = {
     metadata,
     controlPlane,
@@ -125,17 +143,10 @@ export async function createPlatform(
       return issued.token;
     }),
     containers: new ContainerHost({
-      environment: services,
-      identityToken: async (resourceId, selected) =>
-        (await identity.managedIdentityToken(resourceId, selected, ACR_AUDIENCE)).token,
-      platformRegistry: (host) =>
-        hosts.resolve(host).then(
-          (registry) => registry.loginServer,
-          () => undefined,
-        ),
+      ...runnerOptions,
       workDirectory: join(config.data, 'containers'),
-      timeoutMs: config.taskTimeoutSeconds * 1000,
     }),
+    mlJobs: new MlJobRunner({ ...runnerOptions, workDirectory: join(config.data, 'ml-jobs') }),
   };
   return {
     config,

@@ -6,6 +6,13 @@
  */
 export { ServiceEnvironment } from './environment.js';
 export {
+  MlJobRunner,
+  type MlJobRunnerOptions,
+  type MlJobSpec,
+  type MlJobStatus,
+  type MlJobView,
+} from './ml-jobs.js';
+export {
   ImagePuller,
   ImagePullError,
   mergeEnvironment,

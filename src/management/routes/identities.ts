@@ -2,7 +2,8 @@
  * @module management/routes/identities
  * User-assigned managed identities (`Microsoft.ManagedIdentity/userAssignedIdentities`), and the
  * resource records of the types that host managed identities before their own services exist:
- * ML workspaces, web apps and registry tasks (container groups have their own module). Each can hold a system- and/or
+ * web apps (never a trusted service) and registry tasks; container groups and ML workspaces have
+ * their own modules. Each can hold a system- and/or
  * user-assigned identity; their behaviour (deploying, running) arrives with their own services.
  */
 import { randomUUID } from 'node:crypto';
@@ -17,10 +18,7 @@ import { requireResourceGroup, resourceToArm } from './subscriptions.js';
 import { isObject } from '../../core/json.js';
 
 /** Resource types that host managed identities, with the provider path of each. */
-export const IDENTITY_HOST_TYPES = [
-  'Microsoft.MachineLearningServices/workspaces',
-  'Microsoft.Web/sites',
-] as const;
+export const IDENTITY_HOST_TYPES = ['Microsoft.Web/sites'] as const;
 
 export const TASK_TYPE = 'Microsoft.ContainerRegistry/registries/tasks';
 
