@@ -13,6 +13,7 @@ import { registerAcrRepositoryCommands } from './commands/acr-repository.js';
 import { registerAcrTokenCommands } from './commands/acr-token.js';
 import { registerCloudCommands } from './commands/cloud.js';
 import { registerContainerCommands } from './commands/container.js';
+import { registerMlCommands } from './commands/ml.js';
 import { registerIdentityCommands } from './commands/identity.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerRoleCommands } from './commands/role.js';
@@ -131,6 +132,7 @@ registerIdentityCommands(program);
 registerNetworkCommands(program);
 registerCloudCommands(program);
 registerContainerCommands(program);
+registerMlCommands(program);
 for (const command of program.commands) {
   if (command.name() === 'serve') continue;
   // az prints usage errors as one `ERROR:` line; commander's `error: ...` is rewritten to match.
