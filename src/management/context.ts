@@ -6,7 +6,13 @@
 import type { AccessDecider } from '../access/index.js';
 import type { IdentityService, Sealer } from '../identity/index.js';
 import type { AccessLogStore, ControlPlaneStore, MetadataStore } from '../metadata/index.js';
-import type { ContainerHost, ImageImporter, MlJobRunner } from '../services/index.js';
+import type {
+  ContainerHost,
+  ImageImporter,
+  ImagePuller,
+  MlJobRunner,
+  RegistryCredential,
+} from '../services/index.js';
 import type { ArmAuth } from './arm-auth.js';
 import type { AsyncOperations } from './async-operations.js';
 
@@ -32,6 +38,11 @@ export interface ManagementContext {
   containers: ContainerHost;
   /** Runs ML command jobs (pulled with the workspace's identity, sandboxed). */
   mlJobs: MlJobRunner;
+  /** Image pulls for resources that only pull (web apps' containers), with their identity. */
+  images: {
+    puller: ImagePuller;
+    identityCredential(resourceId: string, identity: string): RegistryCredential;
+  };
   /** Called after virtual networks, private endpoints or their connections change. */
   onNetworkChanged?: () => Promise<void>;
 }

@@ -18,6 +18,7 @@ import { FilesystemBlobStore, type BlobStore } from '../storage/index.js';
 import {
   ContainerHost,
   ImageImporter,
+  ImagePuller,
   MlJobRunner,
   ServiceEnvironment,
 } from '../services/index.js';
@@ -147,6 +148,13 @@ export async function createPlatform(
       workDirectory: join(config.data, 'containers'),
     }),
     mlJobs: new MlJobRunner({ ...runnerOptions, workDirectory: join(config.data, 'ml-jobs') }),
+    images: {
+      puller: new ImagePuller(services, runnerOptions.platformRegistry),
+      identityCredential: (resourceId, selected) => ({
+        kind: 'identity',
+        token: () => runnerOptions.identityToken(resourceId, selected),
+      }),
+    },
   };
   return {
     config,

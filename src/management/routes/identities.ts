@@ -16,6 +16,8 @@ import { findRegistry } from './registries.js';
 import { registerResourceDelete, registerResourceReads, writeResource } from './resource-reads.js';
 import { requireResourceGroup, resourceToArm } from './subscriptions.js';
 import { isObject } from '../../core/json.js';
+import type { ResourceRecord } from '../../metadata/index.js';
+import { ImagePullError } from '../../services/index.js';
 
 /** Resource types that host managed identities, with the provider path of each. */
 export const IDENTITY_HOST_TYPES = ['Microsoft.Web/sites'] as const;
@@ -115,7 +117,7 @@ export function registerIdentityRoutes(router: ArmRouter, context: ManagementCon
         },
       });
       reply.code(existing ? 200 : 201);
-      return resourceToArm(resource);
+      return resourceToArm(await pullSiteContainer(context, resource));
     });
     registerResourceDelete(router, context, type);
   }
@@ -188,5 +190,52 @@ export function registerIdentityRoutes(router: ArmRouter, context: ManagementCon
     await context.identity.removeIdentityOf(id);
     reply.code((await controlPlane.deleteResource(id)) ? 200 : 204);
     return '';
+  });
+}
+
+/**
+ * A web app running a container (`siteConfig.linuxFxVersion` `DOCKER|<image>`) with
+ * `acrUseManagedIdentityCreds` pulls its image with its managed identity (`acrUserManagedIdentityID`
+ * names a user-assigned one), as App Service does, through the data endpoint. The outcome is
+ * recorded in `properties.containerStatus` (Pulled, or ImagePullFailure with the registry's
+ * answer). Web apps are not trusted services: a network-restricted registry refuses them.
+ */
+async function pullSiteContainer(
+  context: ManagementContext,
+  site: ResourceRecord,
+): Promise<ResourceRecord> {
+  if (site.type.toLowerCase() !== 'microsoft.web/sites') return site;
+  const config = isObject(site.properties.siteConfig) ? site.properties.siteConfig : {};
+  const fx = String(config.linuxFxVersion ?? '');
+  if (!/^docker\|/i.test(fx) || config.acrUseManagedIdentityCreds !== true) return site;
+  const image = fx.slice('DOCKER|'.length);
+  const identity =
+    typeof config.acrUserManagedIdentityID === 'string' && config.acrUserManagedIdentityID
+      ? config.acrUserManagedIdentityID
+      : 'system';
+  let containerStatus: Record<string, unknown>;
+  try {
+    await context.images.puller.resolve(
+      image,
+      context.images.identityCredential(site.id, identity),
+    );
+    containerStatus = { image, state: 'Pulled', message: `Successfully pulled image "${image}"` };
+  } catch (error) {
+    // A missing identity fails the pull as a registry refusal does: the site cannot start.
+    const why =
+      error instanceof ImagePullError
+        ? error.registryError.describe()
+        : error instanceof Error
+          ? error.message
+          : String(error);
+    containerStatus = {
+      image,
+      state: 'ImagePullFailure',
+      message: `Failed to pull image "${image}": ${why}`,
+    };
+  }
+  return context.controlPlane.putResource({
+    ...site,
+    properties: { ...site.properties, containerStatus },
   });
 }
