@@ -5,7 +5,12 @@
  */
 import type { AccessDecider } from '../access/index.js';
 import type { IdentityService, Sealer } from '../identity/index.js';
-import type { AccessLogStore, ControlPlaneStore, MetadataStore } from '../metadata/index.js';
+import type {
+  AccessLogStore,
+  ControlPlaneStore,
+  MetadataStore,
+  RunLogStore,
+} from '../metadata/index.js';
 import type {
   ContainerHost,
   ImageImporter,
@@ -13,6 +18,7 @@ import type {
   MlJobRunner,
   RegistryCredential,
 } from '../services/index.js';
+import type { TaskService } from '../services/tasks/index.js';
 import type { ArmAuth } from './arm-auth.js';
 import type { AsyncOperations } from './async-operations.js';
 
@@ -43,6 +49,9 @@ export interface ManagementContext {
     puller: ImagePuller;
     identityCredential(resourceId: string, identity: string): RegistryCredential;
   };
+  /** The task runner and the run logs it keeps (absent where no runner runs). */
+  tasks?: TaskService;
+  runLogs?: RunLogStore;
   /** Called after virtual networks, private endpoints or their connections change. */
   onNetworkChanged?: () => Promise<void>;
 }

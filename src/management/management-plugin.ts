@@ -21,6 +21,7 @@ import { registerContainerGroupRoutes } from './routes/container-groups.js';
 import { registerMlWorkspaceRoutes } from './routes/ml-workspaces.js';
 import { registerRegistryRoutes } from './routes/registries.js';
 import { registerSubscriptionRoutes } from './routes/subscriptions.js';
+import { registerTaskRoutes } from './routes/tasks.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 
 export interface ManagementPluginOptions {
@@ -70,6 +71,7 @@ export async function managementPlugin(
   registerImportRoutes(router, context);
   registerContainerGroupRoutes(router, context);
   registerMlWorkspaceRoutes(router, context);
+  registerTaskRoutes(router, context);
 
   async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const url = new URL(request.url, 'https://management.invalid');
@@ -114,6 +116,11 @@ export async function managementPlugin(
         );
       }
     });
+    // Build source uploads stream to disk (listBuildSourceUploadUrl): the body stays a stream.
+    arm.addContentTypeParser(
+      ['application/octet-stream', 'application/gzip', 'application/x-gzip', 'application/x-tar'],
+      (_request, payload, done) => done(null, payload),
+    );
     arm.setNotFoundHandler((request, reply) =>
       sendArmError(
         new ArmError(

@@ -5,3 +5,4 @@ export { KyselyControlPlaneStore } from './kysely-control-plane-store.js';
 export { KyselyMetadataStore } from './kysely-metadata-store.js';
 export { openSqliteMetadataStore, openSqliteStores, type SqliteStores } from './sqlite.js';
 export { AccessLogStore, type AccessQuery, type AccessRecord } from './access-log-store.js';
+export { RunLogStore } from './run-log-store.js';

@@ -258,6 +258,17 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0005_task_runs': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('run_logs')
+        .addColumn('run_id', 'text', (c) => c.notNull())
+        .addColumn('sequence', 'integer', (c) => c.notNull())
+        .addColumn('content', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('run_logs_pk', ['run_id', 'sequence'])
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -5,6 +5,7 @@
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { AccessLogStore } from './access-log-store.js';
+import { RunLogStore } from './run-log-store.js';
 import { KyselyControlPlaneStore } from './kysely-control-plane-store.js';
 import { KyselyMetadataStore } from './kysely-metadata-store.js';
 import type { Database } from './schema.js';
@@ -13,6 +14,7 @@ export interface SqliteStores {
   metadata: KyselyMetadataStore;
   controlPlane: KyselyControlPlaneStore;
   accessLog: AccessLogStore;
+  runLogs: RunLogStore;
 }
 
 /** Opens (creating and migrating) both stores over one SQLite file; `metadata.close()` closes it. */
@@ -22,6 +24,7 @@ export async function openSqliteStores(path: string): Promise<SqliteStores> {
     metadata,
     controlPlane: new KyselyControlPlaneStore(metadata.database),
     accessLog: new AccessLogStore(metadata.database),
+    runLogs: new RunLogStore(metadata.database),
   };
 }
 

@@ -22,6 +22,7 @@ import {
   MlJobRunner,
   ServiceEnvironment,
 } from '../services/index.js';
+import { TaskService } from '../services/tasks/index.js';
 
 /** The registry audience ACR's SDKs and the CLI ask the identity service for. */
 export const ACR_AUDIENCE = 'https://containerregistry.azure.net';
@@ -41,6 +42,8 @@ export interface Platform {
   management: ManagementContext;
   /** How the trusted services reach the data endpoint (set once it is bound). */
   services: ServiceEnvironment;
+  /** The registry task runner. */
+  tasks: TaskService;
   /** The management listener's public URL, once known (its port may be chosen at bind time). */
   setManagementUrl(url: string): void;
   close(): Promise<void>;
@@ -61,7 +64,7 @@ export async function createPlatform(
   managementUrl = config.managementUrl || 'https://127.0.0.1:8443',
 ): Promise<Platform> {
   await mkdir(config.data, { recursive: true });
-  const { metadata, controlPlane, accessLog } = await openSqliteStores(
+  const { metadata, controlPlane, accessLog, runLogs } = await openSqliteStores(
     join(config.data, 'metadata.db'),
   );
   const blobs = await FilesystemBlobStore.open(join(config.data, 'storage'));
@@ -109,18 +112,30 @@ export async function createPlatform(
   );
   const registry = new OciRegistry(metadata, blobs, { maxManifestBytes: config.maxManifestBytes });
   const hosts = new HostResolver(metadata, config.loginServerSuffix);
-  const services = new ServiceEnvironment(config.serviceSourceAddress);
-  // What the services that run images share: the data endpoint, their resource's identity, and
-  // which hosts are this platform's registries.
+  const services = new ServiceEnvironment(config.serviceSourceAddress, (loginServer) =>
+    hosts.resolve(loginServer).then(
+      () => true,
+      () => false,
+    ),
+  );
+  const tasks = new TaskService({
+    controlPlane,
+    runLogs,
+    environment: services,
+    identityToken: async (resourceId, which) =>
+      (await identity.managedIdentityToken(resourceId, which, ACR_AUDIENCE)).token,
+    runToken: (runResourceId, loginServer) =>
+      registryTokens.refreshToken({ kind: 'run', id: runResourceId }, loginServer),
+    logger: logger.child({ service: 'tasks' }),
+    workDirectory: join(config.data, 'work', 'runs'),
+    sourcesDirectory: join(config.data, 'build-sources'),
+    maxTimeoutSeconds: config.taskTimeoutSeconds,
+  });
+  // What the services that run images share: the data endpoint and their resource's identity.
   const runnerOptions = {
     environment: services,
     identityToken: async (resourceId: string, selected: string) =>
       (await identity.managedIdentityToken(resourceId, selected, ACR_AUDIENCE)).token,
-    platformRegistry: (host: string) =>
-      hosts.resolve(host).then(
-        (registry) => registry.loginServer,
-        () => undefined,
-      ),
     timeoutMs: config.taskTimeoutSeconds * 1000,
   };
   const management: ManagementContext = {
@@ -134,6 +149,8 @@ export async function createPlatform(
     managementUrl,
     decider,
     accessLog,
+    tasks,
+    runLogs,
     operations: new AsyncOperations(),
     importer: new ImageImporter(services, async () => {
       const issued = await identity.firstPartyToken(
@@ -149,7 +166,7 @@ export async function createPlatform(
     }),
     mlJobs: new MlJobRunner({ ...runnerOptions, workDirectory: join(config.data, 'ml-jobs') }),
     images: {
-      puller: new ImagePuller(services, runnerOptions.platformRegistry),
+      puller: new ImagePuller(services),
       identityCredential: (resourceId, selected) => ({
         kind: 'identity',
         token: () => runnerOptions.identityToken(resourceId, selected),
@@ -170,12 +187,14 @@ export async function createPlatform(
     decider,
     management,
     services,
+    tasks,
     setManagementUrl(url: string) {
       endpoints.managementUrl = url;
       management.managementUrl = url;
       audiences.graph.splice(0, audiences.graph.length, `${url}/`);
     },
     async close() {
+      await tasks.close();
       await decider.auditLog.close();
       await blobs.close();
       await metadata.close();

@@ -15,11 +15,11 @@ import type { ServiceEnvironment } from './environment.js';
 import {
   ImagePuller,
   mergeEnvironment,
-  parseImage,
   runConfigOf,
   unpackImage,
   type PulledImage,
 } from './image-pull.js';
+import { parseImageName } from './image-name.js';
 import { RegistryClientError, type RegistryCredential } from './registry-client.js';
 
 export interface ContainerSpec {
@@ -80,8 +80,6 @@ export interface ContainerHostOptions {
   environment: ServiceEnvironment;
   /** A managed-identity token of `resourceId` for the registry audience. */
   identityToken: (resourceId: string, identity: string) => Promise<string>;
-  /** The login server of the platform registry served at `host`, if it is one. */
-  platformRegistry: (host: string) => Promise<string | undefined>;
   /** Where root filesystems are unpacked. */
   workDirectory: string;
   timeoutMs: number;
@@ -97,7 +95,7 @@ export class ContainerHost {
   private readonly puller: ImagePuller;
 
   constructor(private readonly options: ContainerHostOptions) {
-    this.puller = new ImagePuller(options.environment, options.platformRegistry);
+    this.puller = new ImagePuller(options.environment);
   }
 
   /**
@@ -107,7 +105,7 @@ export class ContainerHost {
   async pull(group: ContainerGroupSpec): Promise<Map<string, PulledImage>> {
     const pulled = new Map<string, PulledImage>();
     for (const container of group.containers) {
-      const { host } = parseImage(container.image);
+      const host = parseImageName(container.image).registry;
       pulled.set(
         container.name,
         await this.puller.resolve(container.image, this.credentialFor(group, host)),

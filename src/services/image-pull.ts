@@ -1,17 +1,17 @@
 /**
  * @module services/image-pull
- * How the services that run images (container instances, ML jobs) get them: an image reference
- * read as Docker reads it, a registry client for its host (a platform registry through the data
- * endpoint, anything else at its own address), the image resolved to linux/amd64 with its
+ * How the services that run images (container instances, ML jobs, web apps) get them: an image
+ * reference read as Docker reads it (`image-name.ts`), a registry client for its host (a platform
+ * registry through the data endpoint, anything else at its own address), the image resolved to linux/amd64 with its
  * config, and its layers unpacked in order into a root filesystem, every blob verified.
  */
 import type { Readable } from 'node:stream';
 import { applyLayer } from '../runtime/index.js';
 import type { ServiceEnvironment } from './environment.js';
-import { externalEndpoint } from './image-import.js';
+import { parseImageName } from './image-name.js';
 import {
-  RegistryClient,
   RegistryClientError,
+  type RegistryClient,
   type RegistryCredential,
   type ResolvedImage,
 } from './registry-client.js';
@@ -44,16 +44,13 @@ export class ImagePullError extends Error {
 }
 
 export class ImagePuller {
-  constructor(
-    private readonly environment: ServiceEnvironment,
-    /** The login server of the platform registry served at `host`, if it is one. */
-    private readonly platformRegistry: (host: string) => Promise<string | undefined>,
-  ) {}
+  constructor(private readonly environment: ServiceEnvironment) {}
 
   /** Resolves `image` (manifest and config, verified) with `credential`. */
   async resolve(image: string, credential: RegistryCredential): Promise<PulledImage> {
-    const { host, repository, reference } = parseImage(image);
-    const client = await this.clientFor(host, credential);
+    const { registry, repository, reference } = parseImageName(image);
+    // A platform registry through the data endpoint; any other at its own address.
+    const client = await this.environment.clientForAny(registry, credential);
     try {
       return {
         image,
@@ -65,18 +62,6 @@ export class ImagePuller {
       if (error instanceof RegistryClientError) throw new ImagePullError(image, error);
       throw error;
     }
-  }
-
-  private async clientFor(host: string, credential: RegistryCredential): Promise<RegistryClient> {
-    const loginServer = await this.platformRegistry(host);
-    if (loginServer) return this.environment.clientFor(loginServer, credential);
-    const endpoint = externalEndpoint(host);
-    return new RegistryClient({
-      endpoint,
-      loginServer: new URL(endpoint).host,
-      credential,
-      ...(this.environment.sourceAddress ? { localAddress: this.environment.sourceAddress } : {}),
-    });
   }
 }
 
@@ -91,22 +76,6 @@ export async function unpackImage(pulled: PulledImage, root: string): Promise<vo
 export function runConfigOf(pulled: PulledImage): ImageRunConfig {
   const config = pulled.resolved.config.config;
   return config && typeof config === 'object' ? (config as ImageRunConfig) : {};
-}
-
-/** `host/repo:tag` or `host/repo@digest`; no host means Docker Hub, as Docker reads it. */
-export function parseImage(image: string): { host: string; repository: string; reference: string } {
-  const slash = image.indexOf('/');
-  const first = slash > 0 ? image.slice(0, slash) : '';
-  const hasHost = first.includes('.') || first.includes(':') || first === 'localhost';
-  const host = hasHost ? first : 'docker.io';
-  let rest = hasHost ? image.slice(slash + 1) : image;
-  if (!hasHost && !rest.includes('/')) rest = `library/${rest}`;
-  const at = rest.indexOf('@');
-  if (at >= 0) return { host, repository: rest.slice(0, at), reference: rest.slice(at + 1) };
-  const colon = rest.lastIndexOf(':');
-  if (colon > rest.lastIndexOf('/'))
-    return { host, repository: rest.slice(0, colon), reference: rest.slice(colon + 1) };
-  return { host, repository: rest, reference: 'latest' };
 }
 
 /** An image's environment with `overrides` on top, as `KEY=VALUE` lines. */

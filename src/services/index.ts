@@ -16,7 +16,6 @@ export {
   ImagePuller,
   ImagePullError,
   mergeEnvironment,
-  parseImage,
   runConfigOf,
   unpackImage,
   type ImageRunConfig,

@@ -49,7 +49,6 @@ export interface MlJobView {
 export interface MlJobRunnerOptions {
   environment: ServiceEnvironment;
   identityToken: (resourceId: string, identity: string) => Promise<string>;
-  platformRegistry: (host: string) => Promise<string | undefined>;
   /** Where root filesystems are unpacked and outputs kept. */
   workDirectory: string;
   timeoutMs: number;
@@ -65,7 +64,7 @@ export class MlJobRunner {
   private readonly logs = new Map<string, string>();
 
   constructor(private readonly options: MlJobRunnerOptions) {
-    this.puller = new ImagePuller(options.environment, options.platformRegistry);
+    this.puller = new ImagePuller(options.environment);
   }
 
   /** Runs a job in the background; `report` receives every status change. */

@@ -319,15 +319,12 @@ export class RegistryClient {
     body?: Readable | Buffer,
   ): Promise<Response> {
     const scopeString = scope ? `repository:${scope[0]}:${scope[1]}` : '';
-    // With a platform credential, fetch the token first (as `az acr login` does): a registry
-    // whose network rules refuse the request answers an anonymous one 403 before any 401
-    // challenge, so only a request that carries the identity can reach the bypass.
-    const platformCredential =
-      this.options.credential.kind === 'identity' || this.options.credential.kind === 'refresh';
-    const held = this.accessTokens.get(scopeString);
-    if (platformCredential && !(held && held.expires > Date.now())) {
+    const kind = this.options.credential.kind;
+    if ((kind === 'identity' || kind === 'refresh') && !this.authorizationFor(scopeString)) {
+      // ACR's flow, proactively: a network-restricted registry refuses a request without a
+      // credential before it would challenge, so the token comes first (ACR's realm and service).
       await this.answerChallenge(
-        `Bearer realm="/oauth2/token",service="${this.loginServer}"`,
+        `Bearer realm="${this.options.endpoint}/oauth2/token",service="${this.loginServer}"`,
         scopeString,
       );
     }
@@ -441,7 +438,8 @@ export class RegistryClient {
     });
     const response = await this.raw(
       'POST',
-      pathOf(realm, '/oauth2/exchange'),
+      // ACR's exchange endpoint sits beside the realm (the token endpoint).
+      pathOf(realm, '/oauth2/token').replace(/\/token$/, '/exchange'),
       { 'content-type': 'application/x-www-form-urlencoded' },
       undefined,
       Buffer.from(form.toString()),
