@@ -11,7 +11,7 @@
  * registries over HTTP from its own source address (127.0.0.7 here), like any client.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -110,7 +110,7 @@ describe.skipIf(!enabled)('registry tasks (the brief’s worked example)', () =>
           'ARG GREETING=built',
           'ENV WHO=task',
           'WORKDIR /app',
-          'COPY greeting.txt ./',
+          'COPY --chown=1000:1000 greeting.txt ./',
           'RUN echo "$GREETING by $WHO" > /app/built.txt && /bin/busybox ls /app > /app/listing.txt',
           'CMD ["/bin/busybox", "cat", "/app/built.txt"]',
           '',
@@ -412,6 +412,7 @@ describe.skipIf(!enabled)('registry tasks (the brief’s worked example)', () =>
       expect(await readFile(join(mount, 'app/greeting.txt'), 'utf8')).toBe(
         'hello from the build context\n',
       );
+      expect((await stat(join(mount, 'app/greeting.txt'))).uid).toBe(1000);
       // The shell made listing.txt before ls ran, after the RUN's first command wrote built.txt.
       expect(await readFile(join(mount, 'app/listing.txt'), 'utf8')).toBe(
         'built.txt\ngreeting.txt\nlisting.txt\n',
