@@ -68,8 +68,9 @@ export class AsyncOperations {
             error instanceof ArmError
               ? { code: error.code, message: error.message }
               : {
+                  // As for any ARM error: nothing of the server's internals is shown.
                   code: 'InternalServerError',
-                  message: error instanceof Error ? error.message : String(error),
+                  message: 'The operation failed with an internal server error.',
                 };
         },
       )

@@ -215,11 +215,12 @@ export function registerImportRoutes(router: ArmRouter, context: ManagementConte
             });
             return { ...result };
           } catch (error) {
-            const why = error instanceof ImportError ? error.message : String(error);
+            // Anything but an ImportError is the server's fault: an InternalServerError.
+            if (!(error instanceof ImportError)) throw error;
             throw new ArmError(
               400,
-              error instanceof ImportError ? error.code : 'InternalServerError',
-              `Operation ${op.name} failed. Resource ${targetId} ${why}`,
+              error.code,
+              `Operation ${op.name} failed. Resource ${targetId} ${error.message}`,
             );
           }
         },
