@@ -6,16 +6,16 @@
  * blobs and referrers; what the target has is not sent again. And an import from a local CNCF
  * Distribution (Debian's docker-registry), anonymously and with htpasswd credentials.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ArmClient } from '../support/arm-client.js';
-import { freePort, removeDataDir, startServer, type RunningServer } from '../support/server.js';
+import { removeDataDir, startServer, type RunningServer } from '../support/server.js';
 import {
   ACR_API,
   dataRequest,
+  DISTRIBUTION,
+  startDistribution,
+  type Distribution,
   digestOf,
   loginServerOf,
   OCI_INDEX,
@@ -226,7 +226,6 @@ describe('import between network-restricted registries', () => {
   });
 });
 
-const DISTRIBUTION = '/usr/bin/docker-registry';
 const haveDistribution = existsSync(DISTRIBUTION);
 if (!haveDistribution) {
   if (process.env.CI === 'true')
@@ -234,59 +233,10 @@ if (!haveDistribution) {
   console.warn(`SKIPPING import from CNCF Distribution: ${DISTRIBUTION} is not installed`);
 }
 
-/** bcrypt of `distpass` (Distribution's htpasswd takes bcrypt only). */
-const HTPASSWD = 'distuser:$2b$04$AaKlbqYFPrKpxxy.m3LVIOJfldE9ksMYNKAVHYBvBX2Zq.S1cAXGS\n';
-
-/** Debian's docker-registry (CNCF Distribution 2.8) on a free loopback port. */
-async function startDistribution(
-  auth: boolean,
-): Promise<{ port: number; dir: string; child: ChildProcess }> {
-  const dir = mkdtempSync(join(tmpdir(), 'breakwater-distribution-'));
-  const port = await freePort();
-  writeFileSync(join(dir, 'htpasswd'), HTPASSWD);
-  const config = [
-    'version: 0.1',
-    'log:',
-    '  level: error',
-    '  accesslog:',
-    '    disabled: true',
-    'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${JSON.stringify(join(dir, 'data'))}`,
-    'http:',
-    `  addr: 127.0.0.1:${port}`,
-    ...(auth
-      ? [
-          'auth:',
-          '  htpasswd:',
-          '    realm: distribution',
-          `    path: ${JSON.stringify(join(dir, 'htpasswd'))}`,
-        ]
-      : []),
-    '',
-  ].join('\n');
-  writeFileSync(join(dir, 'config.yml'), config);
-  const child = spawn(DISTRIBUTION, ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const answer = await dataRequest(
-      { host: '127.0.0.1', port },
-      `127.0.0.1:${port}`,
-      'GET',
-      '/v2/',
-      undefined,
-    ).catch(() => undefined);
-    if (answer) break;
-    if (Date.now() > deadline) throw new Error('docker-registry did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { port, dir, child };
-}
-
 describe.skipIf(!haveDistribution)('import from a local CNCF Distribution', () => {
   let server: RunningServer;
   let platform: Platform;
-  const distributions: { port: number; dir: string; child: ChildProcess }[] = [];
+  const distributions: Distribution[] = [];
 
   beforeAll(async () => {
     server = await startServer({ extraArgs: ['--log-level', 'warn'] });
@@ -295,10 +245,7 @@ describe.skipIf(!haveDistribution)('import from a local CNCF Distribution', () =
     await platform.setNetwork(TARGET, { publicAccess: false, trustedServices: true });
   });
   afterAll(async () => {
-    for (const d of distributions) {
-      d.child.kill('SIGTERM');
-      rmSync(d.dir, { recursive: true, force: true });
-    }
+    for (const d of distributions) d.stop();
     await server?.stop();
     if (server) removeDataDir(server.dataDir);
   });

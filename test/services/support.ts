@@ -5,13 +5,17 @@
  * data endpoint (naming the registry by its login server in Host), and ARM long-running
  * operations polled until they end.
  */
+import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { expect } from 'vitest';
 import { ArmClient, type ArmResponse } from '../support/arm-client.js';
 import { busyboxLayer, tarLayer } from '../support/oci-layout.js';
-import type { RunningServer } from '../support/server.js';
+import { freePort, type RunningServer } from '../support/server.js';
 
 export const ACR_API = 'api-version=2025-11-01';
 export const AUTHZ_API = 'api-version=2022-04-01';
@@ -368,4 +372,71 @@ export async function pushBusyboxImage(
   });
   expect(put.status, put.body).toBe(201);
   return digestOf(manifest);
+}
+
+/** Debian's docker-registry: CNCF Distribution 2.8 (apt `docker-registry`). */
+export const DISTRIBUTION = '/usr/bin/docker-registry';
+
+/** bcrypt of `distpass` for user `distuser` (Distribution's htpasswd takes bcrypt only). */
+const HTPASSWD = 'distuser:$2b$04$AaKlbqYFPrKpxxy.m3LVIOJfldE9ksMYNKAVHYBvBX2Zq.S1cAXGS\n';
+
+export interface Distribution {
+  port: number;
+  /** `127.0.0.1:<port>`: its host as clients name it. */
+  host: string;
+  stop(): void;
+}
+
+/**
+ * Starts a CNCF Distribution on a free loopback port with filesystem storage in a temporary
+ * directory, anonymous or (`auth`) with htpasswd user `distuser`/`distpass`.
+ */
+export async function startDistribution(auth = false): Promise<Distribution> {
+  const dir = mkdtempSync(join(tmpdir(), 'breakwater-distribution-'));
+  const port = await freePort();
+  writeFileSync(join(dir, 'htpasswd'), HTPASSWD);
+  const config = [
+    'version: 0.1',
+    'log:',
+    '  level: error',
+    '  accesslog:',
+    '    disabled: true',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${JSON.stringify(join(dir, 'data'))}`,
+    'http:',
+    `  addr: 127.0.0.1:${port}`,
+    ...(auth
+      ? [
+          'auth:',
+          '  htpasswd:',
+          '    realm: distribution',
+          `    path: ${JSON.stringify(join(dir, 'htpasswd'))}`,
+        ]
+      : []),
+    '',
+  ].join('\n');
+  writeFileSync(join(dir, 'config.yml'), config);
+  const child = spawn(DISTRIBUTION, ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
+  const host = `127.0.0.1:${port}`;
+  const stop = () => {
+    child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const answer = await dataRequest(
+      { host: '127.0.0.1', port },
+      host,
+      'GET',
+      '/v2/',
+      undefined,
+    ).catch(() => undefined);
+    if (answer) return { port, host, stop };
+    if (Date.now() > deadline) {
+      stop();
+      throw new Error('docker-registry did not start');
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

@@ -233,7 +233,7 @@ export function registerImportRoutes(router: ArmRouter, context: ManagementConte
   router.add(
     'GET',
     `${BASE}/:name/operationStatuses/:operation`,
-    async ({ caller, params, apiVersion }) => {
+    async ({ caller, params, apiVersion, reply }) => {
       const registry = await authorizedRegistry(context, caller, params, apiVersion, READ_ACTION);
       const operation = context.operations.get(params.operation!);
       if (
@@ -242,6 +242,8 @@ export function registerImportRoutes(router: ArmRouter, context: ManagementConte
       ) {
         throw new ArmError(404, 'NotFound', `The operation '${params.operation}' was not found.`);
       }
+      // Pollers wait as long as Retry-After says (azure-core: 30 s without it).
+      if (operation.status === 'InProgress') reply.header('retry-after', '1');
       return AsyncOperations.statusOf(operation);
     },
   );
