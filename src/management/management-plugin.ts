@@ -20,6 +20,7 @@ import { registerImportRoutes } from './routes/import.js';
 import { registerContainerGroupRoutes } from './routes/container-groups.js';
 import { registerMlWorkspaceRoutes } from './routes/ml-workspaces.js';
 import { registerRegistryRoutes } from './routes/registries.js';
+import { registerRepositoryRoutes } from './routes/repositories.js';
 import { registerSubscriptionRoutes } from './routes/subscriptions.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerTokenRoutes } from './routes/tokens.js';
@@ -63,6 +64,7 @@ export async function managementPlugin(
   const router = new ArmRouter();
   registerSubscriptionRoutes(router, context);
   registerRegistryRoutes(router, context);
+  registerRepositoryRoutes(router, context);
   registerAuthorizationRoutes(router, context);
   registerIdentityRoutes(router, context);
   registerTokenRoutes(router, context);
