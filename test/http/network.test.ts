@@ -7,7 +7,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, errorCode, type TestApp } from '../support/app.js';
-import { applyIdentity } from '../../src/management/index.js';
+import { putIdentityOnlyGroup } from '../support/identity-host.js';
 import {
   ACR_AUDIENCE,
   assignRole,
@@ -70,24 +70,7 @@ async function hostWithIdentity(
 ): Promise<{ id: string; principalId: string }> {
   const id = `/subscriptions/${app.owner.subscriptionId}/resourceGroups/breakwater/providers/${type}/${name}`;
   if (type === 'Microsoft.ContainerInstance/containerGroups') {
-    // A group's PUT deploys its images (test/services/); here only its identity matters.
-    const identity = await applyIdentity(app.platform.management, id, null, {
-      type: 'SystemAssigned',
-    });
-    await app.platform.controlPlane.putResource({
-      id,
-      type,
-      subscriptionId: app.owner.subscriptionId,
-      resourceGroup: 'breakwater',
-      name,
-      location: 'local',
-      tags: {},
-      sku: null,
-      identity,
-      properties: {},
-      systemData: null,
-    });
-    const principalId = String(identity!.principalId);
+    const principalId = await putIdentityOnlyGroup(app.platform, id);
     if (role) await assignRole(app, registryId(app), principalId, role);
     return { id, principalId };
   }
