@@ -18,6 +18,7 @@ import { IpRuleSet, type Door } from '../../src/network/index.js';
 import { SigningKeys } from '../../src/identity/index.js';
 import { buildDataPlaneApp } from '../../src/server/server.js';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { putIdentityOnlyGroup } from '../support/identity-host.js';
 import {
   ACR_AUDIENCE,
   accessTokenOf,
@@ -259,13 +260,19 @@ export async function buildWorld(): Promise<World> {
   // Managed identities of resources in this tenant.
   const host = async (type: string, name: string, role?: 'AcrPush') => {
     const id = `${group}/${type}/${name}`;
-    const created = await test.arm({
-      method: 'PUT',
-      url: `${id}?${NET_API}`,
-      payload: { location: 'local', identity: { type: 'SystemAssigned' }, properties: {} },
-    });
-    expect(created.statusCode).toBe(201);
-    const principalId = json<{ identity: { principalId: string } }>(created).identity.principalId;
+    let principalId: string;
+    if (type === 'Microsoft.ContainerInstance/containerGroups') {
+      // A group's ARM PUT deploys images; the matrix needs only its identity.
+      principalId = await putIdentityOnlyGroup(platform, id);
+    } else {
+      const created = await test.arm({
+        method: 'PUT',
+        url: `${id}?${NET_API}`,
+        payload: { location: 'local', identity: { type: 'SystemAssigned' }, properties: {} },
+      });
+      expect(created.statusCode, created.body).toBe(201);
+      principalId = json<{ identity: { principalId: string } }>(created).identity.principalId;
+    }
     if (role) await assignRole(test, registryId(test), principalId, role);
     const acr = (await platform.identity.managedIdentityToken(id, 'system', ACR_AUDIENCE)).token;
     const arm = (await platform.identity.managedIdentityToken(id, 'system', ARM_SCOPE)).token;
