@@ -27,6 +27,7 @@ interface ServeOptions {
   trustedProxies?: string;
   config?: string;
   logLevel?: string;
+  metadataUrl?: string;
 }
 
 program
@@ -62,6 +63,12 @@ program
       'comma-separated peers whose X-Forwarded-For is believed (env BREAKWATER_TRUSTED_PROXIES)',
     ),
   )
+  .addOption(
+    new Option(
+      '--metadata-url <url>',
+      'shared PostgreSQL metadata, postgres://user:pass@host/db; default the SQLite file under --data (env BREAKWATER_METADATA_URL)',
+    ),
+  )
   .addOption(new Option('--config <file>', 'JSON config file (env BREAKWATER_CONFIG)'))
   .addOption(
     new Option('--log-level <level>', 'log level (env BREAKWATER_LOG_LEVEL)').choices([
@@ -86,6 +93,7 @@ program
         trustedProxies: options.trustedProxies,
         config: options.config,
         logLevel: options.logLevel,
+        metadataUrl: options.metadataUrl,
       },
     });
     const running = await startBreakwater(config);

@@ -40,6 +40,7 @@ describe('loadConfig', () => {
     [{ maxManifestBytes: -5 }, "'maxManifestBytes' must be a positive number"],
     [{ logLevel: 'loud' }, "'logLevel' must be one of"],
     [{ listen: 'nonsense' }, "listen address 'nonsense' must be HOST:PORT"],
+    [{ metadataUrl: 'mysql://db/x' }, "'metadataUrl' must be a postgres:// URL"],
     ['{not json', 'is not valid JSON'],
     ['[]', 'must hold a JSON object'],
   ])('refuses %j naming the problem', (content, message) => {

@@ -41,6 +41,11 @@ export interface BreakwaterConfig {
    * e.g. the load balancer in front of replicas. Empty: no forwarding header counts.
    */
   trustedProxies: string[];
+  /**
+   * Where metadata lives: empty = the embedded SQLite file under `data`; `postgres://...` = a
+   * PostgreSQL database shared by every replica.
+   */
+  metadataUrl: string;
 }
 
 export const DEFAULT_CONFIG: BreakwaterConfig = {
@@ -59,6 +64,7 @@ export const DEFAULT_CONFIG: BreakwaterConfig = {
   armAudience: 'https://management.local/',
   location: 'local',
   trustedProxies: [],
+  metadataUrl: '',
 };
 
 type Kind = 'string' | 'optionalString' | 'number' | 'logLevel' | 'boolean' | 'list';
@@ -80,6 +86,7 @@ const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
   armAudience: { kind: 'string', env: 'BREAKWATER_ARM_AUDIENCE' },
   location: { kind: 'string', env: 'BREAKWATER_LOCATION' },
   trustedProxies: { kind: 'list', env: 'BREAKWATER_TRUSTED_PROXIES' },
+  metadataUrl: { kind: 'optionalString', env: 'BREAKWATER_METADATA_URL' },
 };
 
 export const CONFIG_FILE_ENV = 'BREAKWATER_CONFIG';
@@ -203,6 +210,9 @@ export function loadConfig({
   const result = config as unknown as BreakwaterConfig;
   parseListenAddress(result.listen);
   parseListenAddress(result.managementListen);
+  if (result.metadataUrl && !/^postgres(ql)?:\/\//i.test(result.metadataUrl)) {
+    throw new ConfigError(`'metadataUrl' must be a postgres:// URL, or empty for SQLite`);
+  }
   if (Boolean(result.tlsCert) !== Boolean(result.tlsKey)) {
     throw new ConfigError('tlsCert and tlsKey must be given together');
   }

@@ -1,6 +1,7 @@
 /**
  * @module metadata/kysely-metadata-store
- * MetadataStore over Kysely: the same queries serve SQLite and PostgreSQL.
+ * MetadataStore over Kysely: the same queries serve SQLite and PostgreSQL (`dialect` only adds
+ * row locks where PostgreSQL's concurrent writers need them).
  */
 import { randomUUID } from 'node:crypto';
 import { Migrator, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
@@ -23,7 +24,7 @@ import type {
   TagRecord,
   UploadRecord,
 } from './metadata-store.js';
-import { migrationProvider } from './migrations.js';
+import { migrationProvider, type SqlDialect } from './migrations.js';
 import type { Database, RegistriesTable } from './schema.js';
 
 /** Keeps IN (...) lists under every dialect's bound-parameter limit. */
@@ -45,7 +46,10 @@ export class KyselyMetadataStore implements MetadataStore {
   /** Parsed registry records by id; valid while their `updatedAt` matches the row's. */
   private readonly registryCache = new Map<string, RegistryRecord>();
 
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    readonly dialect: SqlDialect = 'sqlite',
+  ) {}
 
   /** The shared Kysely instance, for the other stores over the same database. */
   get database(): Kysely<Database> {
@@ -54,7 +58,8 @@ export class KyselyMetadataStore implements MetadataStore {
 
   /** Brings the schema up to date; safe to run on every start. */
   async migrate(): Promise<void> {
-    const migrator = new Migrator({ db: this.db, provider: migrationProvider });
+    // On PostgreSQL Kysely takes an advisory lock, so replicas starting together migrate once.
+    const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.dialect) });
     const { error, results } = await migrator.migrateToLatest();
     const failed = results?.find((r) => r.status === 'Error');
     if (error || failed) {
@@ -168,6 +173,9 @@ export class KyselyMetadataStore implements MetadataStore {
         .selectFrom('registries')
         .selectAll()
         .where('id', '=', id)
+        // SQLite runs one writer at a time; on PostgreSQL the row lock keeps two replicas'
+        // read-modify-write from losing one of the changes.
+        .$if(this.dialect === 'postgres', (q) => q.forUpdate())
         .executeTakeFirst();
       if (!row) return false;
       // Inside the transaction, read through it: SQLite has one connection.
@@ -731,7 +739,10 @@ export class KyselyMetadataStore implements MetadataStore {
     change: Partial<ChangeableAttributes>,
   ): Promise<ChangeableAttributes | undefined> {
     return this.db.transaction().execute(async (trx) => {
-      const row = await this.attributeQuery(trx, registryId, repository, target).executeTakeFirst();
+      const row = await this.attributeQuery(trx, registryId, repository, target)
+        // Locked like updateRegistry's read: concurrent changes apply one after the other.
+        .$if(this.dialect === 'postgres', (q) => q.forUpdate())
+        .executeTakeFirst();
       if (!row) return undefined;
       const next = { ...parseAttributes(row.attributes), ...change };
       const text = serializeAttributes(next);

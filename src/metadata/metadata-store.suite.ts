@@ -68,6 +68,40 @@ export function metadataStoreContract(
       expect(second?.aliases).toContain('new-alias:1');
     });
 
+    it('applies concurrent read-modify-write changes one after another, losing none', async () => {
+      await Promise.all(
+        Array.from({ length: 8 }, () =>
+          store.updateRegistry(registry.id, (current) => ({
+            properties: {
+              ...current.properties,
+              counter: Number(current.properties.counter ?? 0) + 1,
+            },
+          })),
+        ),
+      );
+      expect((await store.getRegistryById(registry.id))?.properties.counter).toBe(8);
+      await store.linkBlob(registry.id, 'locked', digest('x'));
+      const target = { kind: 'repository' } as const;
+      await Promise.all([
+        store.updateAttributes(registry.id, 'locked', target, { writeEnabled: false }),
+        store.updateAttributes(registry.id, 'locked', target, { deleteEnabled: false }),
+        store.updateAttributes(registry.id, 'locked', target, { listEnabled: false }),
+      ]);
+      expect(await store.getAttributes(registry.id, 'locked', target)).toEqual({
+        readEnabled: true,
+        writeEnabled: false,
+        deleteEnabled: false,
+        listEnabled: false,
+      });
+    });
+
+    it('keeps sizes past 4 GiB exact, as numbers', async () => {
+      const huge = digest('huge');
+      const size = 5 * 2 ** 30 + 7;
+      await store.recordBlob(huge, size);
+      expect(await store.getBlobSize(huge)).toBe(size);
+    });
+
     it('refuses a second registry with the same name', async () => {
       await expect(
         store.createRegistry({ name: registry.name, loginServer: 'other.example.test' }),

@@ -11,7 +11,11 @@ import { AccessDecider, AuditLog, RegistryTokens } from '../access/index.js';
 import type { BreakwaterConfig } from '../config/config.js';
 import { IdentityService, IdentityTokens, Sealer, SigningKeys } from '../identity/index.js';
 import { ArmAuth, type ManagementContext } from '../management/index.js';
-import { openSqliteStores, type ControlPlaneStore, type MetadataStore } from '../metadata/index.js';
+import {
+  openMetadataStores,
+  type ControlPlaneStore,
+  type MetadataStore,
+} from '../metadata/index.js';
 import { ClientAddressResolver } from '../network/index.js';
 import { HostResolver, OciRegistry } from '../registry/index.js';
 import { FilesystemBlobStore, type BlobStore } from '../storage/index.js';
@@ -52,9 +56,10 @@ export async function createPlatform(
   managementUrl = config.managementUrl || 'https://127.0.0.1:8443',
 ): Promise<Platform> {
   await mkdir(config.data, { recursive: true });
-  const { metadata, controlPlane, accessLog } = await openSqliteStores(
-    join(config.data, 'metadata.db'),
-  );
+  const { metadata, controlPlane, accessLog } = await openMetadataStores({
+    metadataUrl: config.metadataUrl,
+    sqlitePath: join(config.data, 'metadata.db'),
+  });
   const blobs = await FilesystemBlobStore.open(join(config.data, 'storage'));
   const keysDirectory = join(config.data, 'keys');
   const identityKeys = await SigningKeys.open(keysDirectory, 'identity');
