@@ -28,6 +28,7 @@ interface ServeOptions {
   config?: string;
   logLevel?: string;
   metadataUrl?: string;
+  storage?: string;
 }
 
 program
@@ -69,6 +70,12 @@ program
       'shared PostgreSQL metadata, postgres://user:pass@host/db; default the SQLite file under --data (env BREAKWATER_METADATA_URL)',
     ),
   )
+  .addOption(
+    new Option(
+      '--storage <url>',
+      'shared blob storage, azure://<container> (connection string in env BREAKWATER_STORAGE_CONNECTION_STRING); default files under --data (env BREAKWATER_STORAGE)',
+    ),
+  )
   .addOption(new Option('--config <file>', 'JSON config file (env BREAKWATER_CONFIG)'))
   .addOption(
     new Option('--log-level <level>', 'log level (env BREAKWATER_LOG_LEVEL)').choices([
@@ -94,6 +101,7 @@ program
         config: options.config,
         logLevel: options.logLevel,
         metadataUrl: options.metadataUrl,
+        storage: options.storage,
       },
     });
     const running = await startBreakwater(config);

@@ -41,6 +41,9 @@ describe('loadConfig', () => {
     [{ logLevel: 'loud' }, "'logLevel' must be one of"],
     [{ listen: 'nonsense' }, "listen address 'nonsense' must be HOST:PORT"],
     [{ metadataUrl: 'mysql://db/x' }, "'metadataUrl' must be a postgres:// URL"],
+    [{ storage: 'ftp://x' }, "'storage' must be azure://<container>"],
+    [{ storage: 'azure://Bad_Name' }, 'is not a valid Azure container name'],
+    [{ storage: 'azure://blobs' }, "needs 'storageConnectionString'"],
     ['{not json', 'is not valid JSON'],
     ['[]', 'must hold a JSON object'],
   ])('refuses %j naming the problem', (content, message) => {

@@ -46,6 +46,13 @@ export interface BreakwaterConfig {
    * PostgreSQL database shared by every replica.
    */
   metadataUrl: string;
+  /**
+   * Where blobs live: empty = files under `data`; `azure://<container>` = a container in Azure
+   * Blob Storage (or Azurite) shared by every replica, reached with `storageConnectionString`.
+   */
+  storage: string;
+  /** Azure Storage connection string for `azure://` storage (keep it in the environment). */
+  storageConnectionString: string;
 }
 
 export const DEFAULT_CONFIG: BreakwaterConfig = {
@@ -65,6 +72,8 @@ export const DEFAULT_CONFIG: BreakwaterConfig = {
   location: 'local',
   trustedProxies: [],
   metadataUrl: '',
+  storage: '',
+  storageConnectionString: '',
 };
 
 type Kind = 'string' | 'optionalString' | 'number' | 'logLevel' | 'boolean' | 'list';
@@ -87,6 +96,11 @@ const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
   location: { kind: 'string', env: 'BREAKWATER_LOCATION' },
   trustedProxies: { kind: 'list', env: 'BREAKWATER_TRUSTED_PROXIES' },
   metadataUrl: { kind: 'optionalString', env: 'BREAKWATER_METADATA_URL' },
+  storage: { kind: 'optionalString', env: 'BREAKWATER_STORAGE' },
+  storageConnectionString: {
+    kind: 'optionalString',
+    env: 'BREAKWATER_STORAGE_CONNECTION_STRING',
+  },
 };
 
 export const CONFIG_FILE_ENV = 'BREAKWATER_CONFIG';
@@ -213,6 +227,7 @@ export function loadConfig({
   if (result.metadataUrl && !/^postgres(ql)?:\/\//i.test(result.metadataUrl)) {
     throw new ConfigError(`'metadataUrl' must be a postgres:// URL, or empty for SQLite`);
   }
+  checkStorage(result);
   if (Boolean(result.tlsCert) !== Boolean(result.tlsKey)) {
     throw new ConfigError('tlsCert and tlsKey must be given together');
   }
@@ -222,6 +237,23 @@ export function loadConfig({
     data: resolve(result.data),
     managementUrl: result.managementUrl.replace(/\/+$/, ''),
   };
+}
+
+/** Azure container names: 3-63 lowercase letters, digits and single hyphens. */
+const AZURE_CONTAINER = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
+
+function checkStorage(config: BreakwaterConfig): void {
+  if (!config.storage) return;
+  const azure = /^azure:\/\/(.*)$/.exec(config.storage);
+  if (!azure) {
+    throw new ConfigError(`'storage' must be azure://<container>, or empty for the data directory`);
+  }
+  if (!AZURE_CONTAINER.test(azure[1]!)) {
+    throw new ConfigError(`'storage' container '${azure[1]}' is not a valid Azure container name`);
+  }
+  if (!config.storageConnectionString) {
+    throw new ConfigError(`'storage' ${config.storage} needs 'storageConnectionString'`);
+  }
 }
 
 export interface ListenAddress {

@@ -18,7 +18,7 @@ import {
 } from '../metadata/index.js';
 import { ClientAddressResolver } from '../network/index.js';
 import { HostResolver, OciRegistry } from '../registry/index.js';
-import { FilesystemBlobStore, type BlobStore } from '../storage/index.js';
+import { openBlobStore, type BlobStore } from '../storage/index.js';
 
 /** The registry audience ACR's SDKs and the CLI ask the identity service for. */
 export const ACR_AUDIENCE = 'https://containerregistry.azure.net';
@@ -46,7 +46,8 @@ export function createLogger(config: Pick<BreakwaterConfig, 'logLevel'>): Logger
 }
 
 /**
- * Opens the embedded stores (SQLite + filesystem) and keys under the data directory.
+ * Opens the stores (the embedded SQLite + filesystem under the data directory, or the shared
+ * PostgreSQL / Azure Blob Storage the config names) and the keys under the data directory.
  * `managementUrl` is the public URL of the management listener (the identity authority); when
  * the listener binds port 0 it is set again after binding.
  */
@@ -60,7 +61,11 @@ export async function createPlatform(
     metadataUrl: config.metadataUrl,
     sqlitePath: join(config.data, 'metadata.db'),
   });
-  const blobs = await FilesystemBlobStore.open(join(config.data, 'storage'));
+  const blobs = await openBlobStore({
+    storage: config.storage,
+    connectionString: config.storageConnectionString,
+    filesystemRoot: join(config.data, 'storage'),
+  });
   const keysDirectory = join(config.data, 'keys');
   const identityKeys = await SigningKeys.open(keysDirectory, 'identity');
   const registryKeys = await SigningKeys.open(keysDirectory, 'registry');

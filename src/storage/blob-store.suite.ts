@@ -115,6 +115,21 @@ export function blobStoreContract(driverName: string, openStore: () => Promise<B
       await store.commitUpload(id, parseDigest(sha256(bytes)));
     });
 
+    it('takes one of two chunks raced at the same offset and refuses the other whole', async () => {
+      const first = randomBytes(1000);
+      const id = await upload(first);
+      const results = await Promise.allSettled([
+        store.appendUpload(id, Readable.from([randomBytes(3000)]), 1000),
+        store.appendUpload(id, Readable.from([randomBytes(5000)]), 1000),
+      ]);
+      const won = results.filter((r) => r.status === 'fulfilled');
+      expect(won).toHaveLength(1);
+      expect(results.find((r) => r.status === 'rejected')).toMatchObject({
+        reason: { code: 'RANGE_INVALID', status: 416 },
+      });
+      expect(await store.uploadSize(id)).toBe((won[0] as PromiseFulfilledResult<number>).value);
+    });
+
     it('rolls a failed chunk back so the upload can resume', async () => {
       const first = randomBytes(1000);
       const second = randomBytes(1000);
