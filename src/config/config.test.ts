@@ -41,6 +41,7 @@ describe('loadConfig', () => {
     [{ logLevel: 'loud' }, "'logLevel' must be one of"],
     [{ listen: 'nonsense' }, "listen address 'nonsense' must be HOST:PORT"],
     [{ metadataUrl: 'mysql://db/x' }, "'metadataUrl' must be a postgres:// URL"],
+    [{ advertisedHosts: ['lb.example'] }, "listen address 'lb.example' must be HOST:PORT"],
     [{ storage: 'ftp://x' }, "'storage' must be azure://<container>"],
     [{ storage: 'azure://Bad_Name' }, 'is not a valid Azure container name'],
     [{ storage: 'azure://blobs' }, "needs 'storageConnectionString'"],

@@ -42,6 +42,11 @@ export interface BreakwaterConfig {
    */
   trustedProxies: string[];
   /**
+   * More `HOST:PORT` names clients reach the data endpoint by (a load balancer in front of the
+   * replicas): the default registry answers on them as on the listener's own address.
+   */
+  advertisedHosts: string[];
+  /**
    * Where metadata lives: empty = the embedded SQLite file under `data`; `postgres://...` = a
    * PostgreSQL database shared by every replica.
    */
@@ -71,12 +76,13 @@ export const DEFAULT_CONFIG: BreakwaterConfig = {
   armAudience: 'https://management.local/',
   location: 'local',
   trustedProxies: [],
+  advertisedHosts: [],
   metadataUrl: '',
   storage: '',
   storageConnectionString: '',
 };
 
-type Kind = 'string' | 'optionalString' | 'number' | 'logLevel' | 'boolean' | 'list';
+type Kind = 'string' | 'optionalString' | 'number' | 'logLevel' | 'boolean' | 'list' | 'hostList';
 
 /** Every setting: its type and environment variable. The file uses the same keys. */
 const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
@@ -95,6 +101,7 @@ const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
   armAudience: { kind: 'string', env: 'BREAKWATER_ARM_AUDIENCE' },
   location: { kind: 'string', env: 'BREAKWATER_LOCATION' },
   trustedProxies: { kind: 'list', env: 'BREAKWATER_TRUSTED_PROXIES' },
+  advertisedHosts: { kind: 'hostList', env: 'BREAKWATER_ADVERTISED_HOSTS' },
   metadataUrl: { kind: 'optionalString', env: 'BREAKWATER_METADATA_URL' },
   storage: { kind: 'optionalString', env: 'BREAKWATER_STORAGE' },
   storageConnectionString: {
@@ -127,7 +134,7 @@ function coerce(key: string, kind: Kind, value: unknown, source: string): unknow
     }
     return number;
   }
-  if (kind === 'list') {
+  if (kind === 'list' || kind === 'hostList') {
     // A JSON array in files; comma-separated in the environment and on the command line.
     const items = Array.isArray(value)
       ? value
@@ -138,6 +145,10 @@ function coerce(key: string, kind: Kind, value: unknown, source: string): unknow
       throw new ConfigError(`${source}: '${key}' must be a list of strings`);
     }
     const list = items.map((item: string) => item.trim()).filter(Boolean);
+    if (kind === 'hostList') {
+      for (const item of list) parseListenAddress(item);
+      return list;
+    }
     for (const item of list) {
       if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(item)) {
         throw new ConfigError(

@@ -180,7 +180,11 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
   const dataPort = boundPort(dataPlane, data.port);
   const listenAddress = hostPort(data.host, dataPort);
 
-  const bootstrap = await bootstrapPlatform(platform, listenerHosts(data.host, dataPort), logger);
+  const bootstrap = await bootstrapPlatform(
+    platform,
+    [...listenerHosts(data.host, dataPort), ...config.advertisedHosts],
+    logger,
+  );
   if (bootstrap) {
     // Printed once, for the person who started the server; also in <data>/bootstrap.json (0600).
     process.stderr.write(
