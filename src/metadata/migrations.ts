@@ -274,6 +274,27 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0005_garbage_collection': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('uploads').addColumn('claimed_digest', t.text).execute();
+        await db.schema
+          .createIndex('uploads_by_claimed_digest')
+          .on('uploads')
+          .column('claimed_digest')
+          .execute();
+        // Collection asks "does anything still link or reference this digest", across registries.
+        await db.schema
+          .createIndex('repository_blobs_by_digest_only')
+          .on('repository_blobs')
+          .column('digest')
+          .execute();
+        await db.schema
+          .createIndex('manifest_children_by_child')
+          .on('manifest_children')
+          .columns(['registry_id', 'repository', 'child_digest'])
+          .execute();
+      },
+    },
   };
 }
 
