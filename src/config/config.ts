@@ -21,6 +21,13 @@ export interface BreakwaterConfig {
   maxManifestBytes: number;
   /** Upload sessions untouched for this long are discarded. */
   uploadExpiryHours: number;
+  /** Garbage collection runs this often (and once at start). */
+  gcIntervalMinutes: number;
+  /**
+   * Blobs pushed, mounted or claimed this recently are never collected, even unreferenced: the
+   * time a client may take between pushing layers and pushing their manifest.
+   */
+  gcGraceMinutes: number;
   /** Access decisions are kept this long in the store the API lists (the JSONL file is kept). */
   auditRetentionDays: number;
   /** Management listener (ARM API, identity service), HTTPS, `HOST:PORT`. */
@@ -68,6 +75,8 @@ export const DEFAULT_CONFIG: BreakwaterConfig = {
   maxManifestBytes: 4 * 1024 * 1024,
   uploadExpiryHours: 24,
   auditRetentionDays: 30,
+  gcIntervalMinutes: 60,
+  gcGraceMinutes: 24 * 60,
   managementListen: '127.0.0.1:8443',
   managementUrl: '',
   tlsCert: '',
@@ -93,6 +102,8 @@ const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
   maxManifestBytes: { kind: 'number', env: 'BREAKWATER_MAX_MANIFEST_BYTES' },
   uploadExpiryHours: { kind: 'number', env: 'BREAKWATER_UPLOAD_EXPIRY_HOURS' },
   auditRetentionDays: { kind: 'number', env: 'BREAKWATER_AUDIT_RETENTION_DAYS' },
+  gcIntervalMinutes: { kind: 'number', env: 'BREAKWATER_GC_INTERVAL_MINUTES' },
+  gcGraceMinutes: { kind: 'number', env: 'BREAKWATER_GC_GRACE_MINUTES' },
   managementListen: { kind: 'string', env: 'BREAKWATER_MANAGEMENT_LISTEN' },
   managementUrl: { kind: 'optionalString', env: 'BREAKWATER_MANAGEMENT_URL' },
   tlsCert: { kind: 'optionalString', env: 'BREAKWATER_TLS_CERT' },

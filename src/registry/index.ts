@@ -4,3 +4,9 @@ export { DEFAULT_LIMITS, OciRegistry, type RegistryLimits } from './oci-registry
 export { sendRegistryError } from './errors.js';
 export { tokenEndpoints, type TokenEndpointOptions } from './token-endpoints.js';
 export { realmBase } from './request-facts.js';
+export {
+  GarbageCollector,
+  retentionDays,
+  scheduleCollection,
+  type CollectionReport,
+} from './garbage-collector.js';

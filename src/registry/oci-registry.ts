@@ -107,6 +107,11 @@ export class OciRegistry {
     const size = await this.metadata.getLinkedBlob(registry.id, source, digest);
     if (size === undefined || !(await this.blobs.stat(digest))) return undefined;
     await this.metadata.linkBlob(registry.id, repository, digest);
+    // Garbage collection may have taken the blob since the checks above: then the client
+    // uploads it instead. After the link it is safe (a fresh link is within the grace period).
+    if ((await this.metadata.getLinkedBlob(registry.id, repository, digest)) === undefined) {
+      return undefined;
+    }
     return { digest, size };
   }
 
@@ -154,6 +159,9 @@ export class OciRegistry {
   ): Promise<BlobHandle> {
     await this.requireUpload(registry, repository, id);
     const digest = parseDigest(digestValue);
+    // Claimed before the blob store may answer "already published": collection then keeps
+    // those bytes until publishUpload has recorded them.
+    await this.metadata.claimUploadDigest(id, digest.value);
     const info = await this.blobs.commitUpload(id, digest).catch(async (error: unknown) => {
       // A digest mismatch discards the bytes; the session goes with them.
       if (error instanceof RegistryError && error.code === 'DIGEST_INVALID') {

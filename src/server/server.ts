@@ -15,7 +15,13 @@ import type { Logger } from 'pino';
 import type { BreakwaterConfig } from '../config/config.js';
 import { parseListenAddress } from '../config/config.js';
 import { managementPlugin, sendArmError } from '../management/index.js';
-import { dataPlanePlugin, sendRegistryError, tokenEndpoints } from '../registry/index.js';
+import {
+  dataPlanePlugin,
+  GarbageCollector,
+  scheduleCollection,
+  sendRegistryError,
+  tokenEndpoints,
+} from '../registry/index.js';
 import { PUBLIC_DOOR, type Door } from '../network/index.js';
 import { ensureTlsMaterial, loadTlsFiles, trustInstructions } from '../tls/index.js';
 import { PrivateEndpointListeners } from './private-endpoints.js';
@@ -122,7 +128,8 @@ export interface RunningBreakwater {
   close(): Promise<void>;
 }
 
-const HOUR = 3600_000;
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
 
 function boundPort(app: FastifyInstance, fallback: number): number {
   const address = app.server.address();
@@ -231,6 +238,11 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
   await expireUploads();
   const janitor = setInterval(expireUploads, HOUR);
   janitor.unref();
+  const collection = scheduleCollection(
+    new GarbageCollector(platform.metadata, platform.blobs, config.gcGraceMinutes * MINUTE),
+    config.gcIntervalMinutes * MINUTE,
+    logger,
+  );
 
   // Where this process listens, for local tools (the CLI's default login) and tests.
   const endpoints = {
@@ -255,6 +267,7 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
     ...(bootstrap ? { bootstrap } : {}),
     async close() {
       clearInterval(janitor);
+      await collection.stop();
       await privateEndpoints.close();
       await dataPlane.close();
       await managementApp.close();
