@@ -13,7 +13,7 @@
  */
 import type { Logger } from 'pino';
 import { IdentityTokenError, type IdentityService } from '../identity/index.js';
-import { verifySecret } from '../identity/index.js';
+import { FIRST_PARTY_PREFIX, verifySecret } from '../identity/index.js';
 import type { ControlPlaneStore, RegistryRecord } from '../metadata/index.js';
 import {
   DataPermissions,
@@ -38,6 +38,18 @@ import { DOCKER_ACTIONS, formatScope, type AccessEntry } from './scopes.js';
 export const NULL_GUID = '00000000-0000-0000-0000-000000000000';
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ANONYMOUS: TokenSubject = { kind: 'anonymous', id: 'anonymous' };
+/**
+ * Data actions of each first-party service (by the name given to `firstPartyToken`): the
+ * scanner reads images and attaches its SBOM as a referrer; import copies images in.
+ */
+const FIRST_PARTY_ACTIONS: Record<string, ReadonlySet<string>> = {
+  scanner: new Set(['content/read', 'metadata/read', 'content/write', 'metadata/write']),
+  import: new Set(['content/read', 'metadata/read', 'content/write', 'metadata/write']),
+};
+/** Run states in which a run's implicit credential is good. */
+const ACTIVE_RUN_STATES = new Set(['Queued', 'Started', 'Running']);
+/** What a run's implicit credential may do in its registry. */
+const RUN_ACTIONS = new Set(['content/read', 'metadata/read', 'content/write', 'metadata/write']);
 const AUTH_HELP = 'visit https://aka.ms/acr/authorization for more information.';
 
 /** What a request needs: any valid identity (`/v2/`), repository actions, or the catalog. */
@@ -428,6 +440,12 @@ export class AccessDecider {
       }
       return undefined;
     }
+    if (subject.kind === 'run') {
+      const run = await this.controlPlane.getResource(subject.id);
+      return run && ACTIVE_RUN_STATES.has(String(run.properties.status))
+        ? undefined
+        : unauthorized('the task run that held this credential has finished');
+    }
     if (subject.kind === 'admin') {
       if (registry.properties.adminUserEnabled !== true)
         return unauthorized('the admin user is disabled');
@@ -503,6 +521,15 @@ export class AccessDecider {
         catalog: () => (scopeMapAllows(actions, '*', 'metadata/read') ? reason : undefined),
       };
     }
+    if (subject.kind === 'run') {
+      // A run's implicit credential: pull and push in its own registry (the token's audience),
+      // nothing more; it never counts as a trusted service (see trustedService).
+      const reason = `implicit credential of task run ${subject.id.split('/').at(-1)}`;
+      return {
+        allows: (_repository, action) => (RUN_ACTIONS.has(action) ? reason : undefined),
+        catalog: () => undefined,
+      };
+    }
     if (subject.kind === 'anonymous') {
       const enabled = registry.properties.anonymousPullEnabled === true;
       return {
@@ -513,6 +540,8 @@ export class AccessDecider {
         catalog: () => undefined,
       };
     }
+    const firstParty = await this.firstPartyPermissions(subject.id);
+    if (firstParty) return firstParty;
     const scope = registry.arm?.resourceId;
     const assignments = scope
       ? await this.controlPlane.listRoleAssignmentsApplyingTo(scope, subject.id)
@@ -531,6 +560,24 @@ export class AccessDecider {
     return {
       allows: (repository, action) => describe(permissions.allows(repository, action)),
       catalog: () => describe(permissions.allowsCatalog()),
+    };
+  }
+
+  /**
+   * The platform's first-party services hold fixed data permissions instead of role
+   * assignments, as ACR's do: what each may do is decided by the service (which checks its own
+   * caller first, e.g. import checks the caller's roles), and whether it gets in at all by the
+   * network stage (trusted services allowed).
+   */
+  private async firstPartyPermissions(objectId: string): Promise<PermissionView | undefined> {
+    const record = await this.controlPlane.getPrincipal(objectId);
+    if (record?.kind !== 'FirstParty') return undefined;
+    const service = (record.resourceId ?? '').slice(FIRST_PARTY_PREFIX.length);
+    const actions = FIRST_PARTY_ACTIONS[service] ?? new Set<string>();
+    const reason = `first-party service ${record.displayName}`;
+    return {
+      allows: (_repository, action) => (actions.has(action) ? reason : undefined),
+      catalog: () => (actions.has('metadata/read') ? reason : undefined),
     };
   }
 
@@ -761,6 +808,7 @@ function describePrincipal(principal: DataPrincipal): string {
   if (subject.kind === 'anonymous') return 'anonymous';
   if (subject.kind === 'admin') return `admin user of ${subject.id}`;
   if (subject.kind === 'token') return `token ${subject.id.split('/').at(-1)}`;
+  if (subject.kind === 'run') return `task run ${subject.id.split('/').at(-1)}`;
   return subject.usingResource
     ? `managed identity ${subject.id} used by ${subject.usingResource}`
     : `principal ${subject.id}`;

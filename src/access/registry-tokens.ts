@@ -20,9 +20,10 @@ export interface TokenSubject {
   /**
    * `aad`: a service principal or managed identity (role-based); `admin`: the admin user;
    * `anonymous`: nobody, while the registry allows anonymous pull; `token`: a repository token
-   * (id = the token's resource id), limited by its scope map.
+   * (id = the token's resource id), limited by its scope map; `run`: a task run's implicit
+   * credential for its own registry (id = the run's resource id), valid while the run runs.
    */
-  kind: 'aad' | 'admin' | 'anonymous' | 'token';
+  kind: 'aad' | 'admin' | 'anonymous' | 'token' | 'run';
   /** Object id (aad) or registry name (admin). */
   id: string;
   tenant?: string;

@@ -25,6 +25,7 @@ interface ServeOptions {
   tlsCert?: string;
   tlsKey?: string;
   trustedProxies?: string;
+  serviceSourceAddress?: string;
   config?: string;
   logLevel?: string;
   metadataUrl?: string;
@@ -76,6 +77,12 @@ program
       'shared blob storage, azure://<container> (connection string in env BREAKWATER_STORAGE_CONNECTION_STRING); default files under --data (env BREAKWATER_STORAGE)',
     ),
   )
+  .addOption(
+    new Option(
+      '--service-source-address <address>',
+      "source address of the platform's own services (env BREAKWATER_SERVICE_SOURCE_ADDRESS)",
+    ),
+  )
   .addOption(new Option('--config <file>', 'JSON config file (env BREAKWATER_CONFIG)'))
   .addOption(
     new Option('--log-level <level>', 'log level (env BREAKWATER_LOG_LEVEL)').choices([
@@ -98,6 +105,7 @@ program
         tlsCert: options.tlsCert,
         tlsKey: options.tlsKey,
         trustedProxies: options.trustedProxies,
+        serviceSourceAddress: options.serviceSourceAddress,
         config: options.config,
         logLevel: options.logLevel,
         metadataUrl: options.metadataUrl,

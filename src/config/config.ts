@@ -65,6 +65,14 @@ export interface BreakwaterConfig {
   storage: string;
   /** Azure Storage connection string for `azure://` storage (keep it in the environment). */
   storageConnectionString: string;
+  /**
+   * The source address the platform's own services (tasks, import, scanning, container
+   * instances, ML) connect from when they reach a registry's data endpoint; empty = the
+   * operating system's choice. Firewall rules judge them by it, like any client.
+   */
+  serviceSourceAddress: string;
+  /** Longest a task run may take before it is stopped and marked Failed (ACR: 3600). */
+  taskTimeoutSeconds: number;
 }
 
 export const DEFAULT_CONFIG: BreakwaterConfig = {
@@ -89,6 +97,8 @@ export const DEFAULT_CONFIG: BreakwaterConfig = {
   metadataUrl: '',
   storage: '',
   storageConnectionString: '',
+  serviceSourceAddress: '',
+  taskTimeoutSeconds: 3600,
 };
 
 type Kind = 'string' | 'optionalString' | 'number' | 'logLevel' | 'boolean' | 'list' | 'hostList';
@@ -119,6 +129,8 @@ const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
     kind: 'optionalString',
     env: 'BREAKWATER_STORAGE_CONNECTION_STRING',
   },
+  serviceSourceAddress: { kind: 'optionalString', env: 'BREAKWATER_SERVICE_SOURCE_ADDRESS' },
+  taskTimeoutSeconds: { kind: 'number', env: 'BREAKWATER_TASK_TIMEOUT_SECONDS' },
 };
 
 export const CONFIG_FILE_ENV = 'BREAKWATER_CONFIG';

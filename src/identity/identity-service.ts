@@ -13,6 +13,11 @@ import { generateSecret, hashSecret, verifySecret } from './secrets.js';
 
 export const TOKEN_LIFETIME_SECONDS = 3599;
 
+/** The tenant first-party service principals belong to (Microsoft's first-party tenant id). */
+export const FIRST_PARTY_TENANT = 'f8cdef31-a31e-4b4a-93e4-5f571e91255a';
+/** First-party principals are found by this pseudo resource id plus the service name. */
+export const FIRST_PARTY_PREFIX = 'breakwater:first-party/';
+
 /** Audiences the identity service issues tokens for, by what accepts them. */
 export interface Audiences {
   /** ARM (management API); the first is the canonical one (the cloud's AD resource id). */
@@ -235,6 +240,37 @@ export class IdentityService {
       lifetimeSeconds: TOKEN_LIFETIME_SECONDS,
       managedIdentityResourceId: principal.resourceId ?? undefined,
       usingResourceId,
+    });
+    return { token, expiresIn, principal };
+  }
+
+  /**
+   * A token for one of the platform's own first-party services (the scanner, import): they have
+   * no managed identity, only this principal of kind `FirstParty`, made on first use. Like
+   * `managedIdentityToken` this is in-process only; no listener serves it.
+   */
+  async firstPartyToken(
+    service: string,
+    displayName: string,
+    audience: string,
+  ): Promise<{ token: string; expiresIn: number; principal: PrincipalRecord }> {
+    const marker = `${FIRST_PARTY_PREFIX}${service}`;
+    const principal =
+      (await this.store.getPrincipalByResourceId(marker)) ??
+      (await this.store.createPrincipal({
+        objectId: randomUUID(),
+        tenantId: FIRST_PARTY_TENANT,
+        appId: randomUUID(),
+        kind: 'FirstParty',
+        displayName,
+        resourceId: marker,
+      }));
+    const { token, expiresIn } = await this.tokens.issue({
+      tenantId: principal.tenantId,
+      objectId: principal.objectId,
+      appId: principal.appId,
+      audience: this.audienceFor(audience),
+      lifetimeSeconds: TOKEN_LIFETIME_SECONDS,
     });
     return { token, expiresIn, principal };
   }

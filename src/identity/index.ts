@@ -2,6 +2,8 @@ export {
   IdentityService,
   OAuthError,
   TOKEN_LIFETIME_SECONDS,
+  FIRST_PARTY_PREFIX,
+  FIRST_PARTY_TENANT,
   type Audiences,
   type AuthenticatedPrincipal,
   type ResourceIdentityLookup,

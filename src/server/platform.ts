@@ -19,6 +19,7 @@ import {
 import { ClientAddressResolver } from '../network/index.js';
 import { HostResolver, OciRegistry } from '../registry/index.js';
 import { openBlobStore, type BlobStore } from '../storage/index.js';
+import { ServiceEnvironment } from '../services/index.js';
 
 /** The registry audience ACR's SDKs and the CLI ask the identity service for. */
 export const ACR_AUDIENCE = 'https://containerregistry.azure.net';
@@ -36,6 +37,8 @@ export interface Platform {
   registryTokens: RegistryTokens;
   decider: AccessDecider;
   management: ManagementContext;
+  /** How the trusted services reach the data endpoint (set once it is bound). */
+  services: ServiceEnvironment;
   /** The management listener's public URL, once known (its port may be chosen at bind time). */
   setManagementUrl(url: string): void;
   close(): Promise<void>;
@@ -135,6 +138,7 @@ export async function createPlatform(
     registryTokens,
     decider,
     management,
+    services: new ServiceEnvironment(config.serviceSourceAddress),
     setManagementUrl(url: string) {
       endpoints.managementUrl = url;
       management.managementUrl = url;

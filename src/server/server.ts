@@ -8,7 +8,7 @@
  * | data       | `/v2/` and `/oauth2/*` for every registry (Host picks it)     | 127.0.0.1:5000    |
  * | management | ARM API, identity service (OIDC, tokens, JWKS), Graph subset  | 127.0.0.1:8443 TLS|
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -186,6 +186,11 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
   await dataPlane.listen({ host: data.host, port: data.port });
   const dataPort = boundPort(dataPlane, data.port);
   const listenAddress = hostPort(data.host, dataPort);
+  // The services connect to the public endpoint like any client (a wildcard bind: via loopback).
+  const serviceHost =
+    data.host === '0.0.0.0' ? '127.0.0.1' : data.host === '::' ? '::1' : data.host;
+  platform.services.dataEndpoint = `${config.dataTls ? 'https' : 'http'}://${hostPort(serviceHost, dataPort)}`;
+  if (config.dataTls && tls.caPath) platform.services.ca = await readFile(tls.caPath, 'utf8');
 
   const bootstrap = await bootstrapPlatform(
     platform,
