@@ -925,6 +925,7 @@ export class KyselyMetadataStore implements MetadataStore {
           repository: row.repository,
           createdAt: row.created_at,
           updatedAt: row.updated_at,
+          claimedDigest: row.claimed_digest,
         }
       : undefined;
   }

@@ -93,6 +93,8 @@ export interface UploadRecord {
   repository: string;
   createdAt: string;
   updatedAt: string;
+  /** The digest the upload is being completed as, once claimed (see claimUploadDigest). */
+  claimedDigest?: string | null;
 }
 
 export interface Page {
@@ -263,6 +265,7 @@ export interface MetadataStore {
    * Notes the digest an upload is about to publish (before the blob store is asked to), so that
    * garbage collection keeps that content until `publishUpload` or `deleteUpload` ends the
    * session: the store's "already have it" shortcut can then never meet bytes being deleted.
+   * Touches the session too (it replaces touchUpload on a completing request's last chunk).
    */
   claimUploadDigest(id: string, digest: string): Promise<void>;
 
