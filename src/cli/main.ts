@@ -74,7 +74,7 @@ program
   .addOption(
     new Option(
       '--storage <url>',
-      'shared blob storage, azure://<container> (connection string in env BREAKWATER_STORAGE_CONNECTION_STRING); default files under --data (env BREAKWATER_STORAGE)',
+      'shared blob storage, azure://<container> (connection string in env BREAKWATER_STORAGE_CONNECTION_STRING) or s3://<bucket> (AWS credentials from the usual AWS_* environment); default files under --data (env BREAKWATER_STORAGE)',
     ),
   )
   .addOption(

@@ -65,6 +65,10 @@ export interface BreakwaterConfig {
   storage: string;
   /** Azure Storage connection string for `azure://` storage (keep it in the environment). */
   storageConnectionString: string;
+  /** For `s3://` storage: an S3-compatible service's URL; empty = AWS S3. */
+  s3Endpoint: string;
+  /** For `s3://` storage: the bucket's region. */
+  s3Region: string;
   /**
    * The source address the platform's own services (tasks, import, scanning, container
    * instances, ML) connect from when they reach a registry's data endpoint; empty = the
@@ -97,6 +101,8 @@ export const DEFAULT_CONFIG: BreakwaterConfig = {
   metadataUrl: '',
   storage: '',
   storageConnectionString: '',
+  s3Endpoint: '',
+  s3Region: 'us-east-1',
   serviceSourceAddress: '',
   taskTimeoutSeconds: 3600,
 };
@@ -129,6 +135,8 @@ const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
     kind: 'optionalString',
     env: 'BREAKWATER_STORAGE_CONNECTION_STRING',
   },
+  s3Endpoint: { kind: 'optionalString', env: 'BREAKWATER_S3_ENDPOINT' },
+  s3Region: { kind: 'string', env: 'BREAKWATER_S3_REGION' },
   serviceSourceAddress: { kind: 'optionalString', env: 'BREAKWATER_SERVICE_SOURCE_ADDRESS' },
   taskTimeoutSeconds: { kind: 'number', env: 'BREAKWATER_TASK_TIMEOUT_SECONDS' },
 };
@@ -276,11 +284,26 @@ export function loadConfig({
 /** Azure container names: 3-63 lowercase letters, digits and single hyphens. */
 const AZURE_CONTAINER = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
 
+/** S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens. */
+const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
 function checkStorage(config: BreakwaterConfig): void {
   if (!config.storage) return;
+  const s3 = /^s3:\/\/(.*)$/.exec(config.storage);
+  if (s3) {
+    if (!S3_BUCKET.test(s3[1]!)) {
+      throw new ConfigError(`'storage' bucket '${s3[1]}' is not a valid S3 bucket name`);
+    }
+    if (config.s3Endpoint && !/^https?:\/\//.test(config.s3Endpoint)) {
+      throw new ConfigError(`'s3Endpoint' must be an http:// or https:// URL`);
+    }
+    return;
+  }
   const azure = /^azure:\/\/(.*)$/.exec(config.storage);
   if (!azure) {
-    throw new ConfigError(`'storage' must be azure://<container>, or empty for the data directory`);
+    throw new ConfigError(
+      `'storage' must be azure://<container> or s3://<bucket>, or empty for the data directory`,
+    );
   }
   if (!AZURE_CONTAINER.test(azure[1]!)) {
     throw new ConfigError(`'storage' container '${azure[1]}' is not a valid Azure container name`);

@@ -67,6 +67,8 @@ export async function createPlatform(
   const blobs = await openBlobStore({
     storage: config.storage,
     connectionString: config.storageConnectionString,
+    s3Endpoint: config.s3Endpoint,
+    s3Region: config.s3Region,
     filesystemRoot: join(config.data, 'storage'),
   });
   const keysDirectory = join(config.data, 'keys');

@@ -69,6 +69,21 @@ export function blobStoreContract(driverName: string, openStore: () => Promise<B
       expect(await store.uploadSize(id)).toBeUndefined();
     });
 
+    it('publishes a blob larger than one transfer buffer, and only with the right digest', async () => {
+      // Past the drivers' buffers (S3's 5 MiB parts, Azure's 8 MiB blocks), in uneven chunks.
+      const bytes = randomBytes(12 * 1024 * 1024 + 123);
+      const digest = sha256(bytes);
+      const wrong = sha256(bytes.subarray(1));
+      await expect(
+        store.commitUpload(await upload(bytes, 2), parseDigest(wrong)),
+      ).rejects.toMatchObject({ code: 'DIGEST_INVALID' });
+      expect(await store.stat(wrong)).toBeUndefined();
+      expect(await store.stat(digest)).toBeUndefined();
+      await store.commitUpload(await upload(bytes, 2), parseDigest(digest));
+      expect(await store.stat(digest)).toEqual({ digest, size: bytes.length });
+      expect((await buffer(await store.read(digest))).equals(bytes)).toBe(true);
+    });
+
     it('refuses a digest mismatch and leaves nothing behind', async () => {
       const bytes = randomBytes(1000);
       const wrong = sha256(Buffer.from('something else'));
