@@ -57,4 +57,26 @@ export default tseslint.config(
       'no-restricted-imports': ['error', { patterns: ['**/server/**', '**/cli/**'] }],
     },
   },
+  {
+    // The trusted services are clients of the data plane: never the registry's internals, the
+    // access decision, storage, or the management API that schedules them.
+    files: ['src/services/**', 'src/runtime/**'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            '**/registry/**',
+            '**/server/**',
+            '**/cli/**',
+            '**/config/**',
+            '**/access/**',
+            '**/storage/**',
+            '**/management/**',
+          ],
+        },
+      ],
+    },
+  },
 );

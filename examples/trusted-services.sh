@@ -6,7 +6,8 @@
 #   3. push a tiny image to the Premium registry `myregistry` with skopeo,
 #   4. restrict the network and watch a pull be refused, with `acr check-health` saying why,
 #   5. allow this machine's address with an IP rule and pull again,
-#   6. keep trusted services allowed (`--allow-trusted-services true`) for the task workflow.
+#   6. the brief's example: a registry task with a system-assigned identity and --auth-mode None
+#      pushes while public access is disabled, only while trusted services are allowed.
 #
 # Usage: examples/trusted-services.sh
 #   BREAKWATER_DATA=DIR  use the server already running on DIR (its endpoints.json); by default
@@ -15,7 +16,8 @@
 #   BREAKWATER=CMD       how to run the CLI (default: node <repo>/bin/breakwater.js; run
 #                        `npm run build` first).
 #   KEEP=1               leave the temporary directory (and a started server's data) behind.
-# Needs: node 20, skopeo, tar, gzip, sha256sum; busybox-static is put in the image if present.
+# Needs: node 20, skopeo, tar, gzip, sha256sum; busybox-static is put in the image if present
+# (and then the task's Dockerfile has a RUN step, run in bubblewrap on the server).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -154,17 +156,55 @@ bw acr network-rule add --name "$REGISTRY" --ip-address 127.0.0.1 \
 echo "allowed: $(pull)"
 bw acr check-health --name "$REGISTRY" --yes
 
-# --- 6. Trusted services ------------------------------------------------------------------------------
-# The restricted registry keeps `networkRuleBypassOptions: AzureServices`: a trusted service
-# (a task running as a managed identity with AcrPull/AcrPush) gets in whatever the IP rules say.
-# The identity and its role exist today:
+# --- 6. Trusted services: the brief's worked example ---------------------------------------------
+# A registry task with a system-assigned identity and `--auth-mode None` (no implicit registry
+# credential: the identity is the only way in) builds and pushes into the registry while public
+# access is disabled, because trusted services are allowed; with them disallowed the same run is
+# refused, and its log shows the registry's answer.
 say 'A managed identity for the trusted-service workflow, granted AcrPull on the registry'
 REGISTRY_ID=$(bw acr show --name "$REGISTRY" --query id -o tsv)
+LOGIN_SERVER=$(bw acr show --name "$REGISTRY" --query loginServer -o tsv)
 PRINCIPAL=$(bw identity create --name walkthrough-builder --resource-group breakwater --query principalId -o tsv)
 bw role assignment create --assignee "$PRINCIPAL" --role AcrPull --scope "$REGISTRY_ID" >/dev/null
 bw role assignment list --scope "$REGISTRY_ID" --assignee "$PRINCIPAL" -o table
+
+say 'A task with a system-assigned identity and --auth-mode None'
+mkdir -p "$WORK/context"
+echo 'built by a registry task' >"$WORK/context/message.txt"
+{
+  echo "FROM $LOGIN_SERVER/hello:v1"
+  echo 'COPY message.txt /message.txt'
+  # RUN needs a shell in the image and bubblewrap on the server.
+  if [ -x /bin/busybox ] && command -v bwrap >/dev/null; then
+    echo 'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox date -u > /built-at.txt"]'
+  fi
+  echo 'CMD ["/bin/busybox", "cat", "/message.txt"]'
+} >"$WORK/context/Dockerfile"
+bw acr task delete --name hello-task --registry "$REGISTRY" --yes >/dev/null 2>&1 || true
+TASK_PRINCIPAL=$(bw acr task create --name hello-task --registry "$REGISTRY" \
+  --context "$WORK/context" --file Dockerfile --image 'hello-task:{{.Run.ID}}' \
+  --assign-identity '[system]' --auth-mode None --query identity.principalId -o tsv)
+echo "task identity: $TASK_PRINCIPAL"
+bw role assignment create --assignee "$TASK_PRINCIPAL" --role AcrPush --scope "$REGISTRY_ID" >/dev/null
+bw acr task credential add --name hello-task --registry "$REGISTRY" \
+  --login-server "$LOGIN_SERVER" --use-identity '[system]' -o table
+bw acr update --name "$REGISTRY" --public-network-enabled false --allow-trusted-services true \
+  --query '{publicNetworkAccess:publicNetworkAccess, trustedServices:networkRuleBypassOptions}' -o table
+
+say 'Run with trusted services allowed: succeeds through the bypass'
+bw acr task run --name hello-task --registry "$REGISTRY"
+
+say 'Trusted services disallowed: the run fails with the registry'"'"'s 403 DENIED'
+bw acr update --name "$REGISTRY" --allow-trusted-services false --query networkRuleBypassOptions -o tsv
+if bw acr task run --name hello-task --registry "$REGISTRY" >"$WORK/run.out" 2>&1; then
+  echo 'UNEXPECTED: the run succeeded with trusted services disallowed' >&2
+  exit 1
+fi
+grep -m1 'DENIED' "$WORK/run.out"
+
+say 'Trusted services allowed again: the run succeeds'
 bw acr update --name "$REGISTRY" --allow-trusted-services true --query networkRuleBypassOptions -o tsv
-# TODO(tasks): once `acr task` / `acr build` exist, run a task here under the identity above from
-# outside the allowed addresses, and show its pull succeed through the trusted-service bypass
-# (docs/access-decision.md) while this machine's rule-less access stays refused.
+bw acr task run --name hello-task --registry "$REGISTRY" >"$WORK/run.out" 2>&1 || { cat "$WORK/run.out"; exit 1; }
+grep -m1 'was successful' "$WORK/run.out"
+bw acr task list-runs --registry "$REGISTRY" --name hello-task -o table
 say 'Done'

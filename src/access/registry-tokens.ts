@@ -105,7 +105,10 @@ export class RegistryTokens {
       );
       if (payload.grant_type !== grantType)
         throw new RegistryTokenError(`not a ${grantType.replace('_', ' ')}`);
-      if (!payload.sbj || !['aad', 'admin', 'anonymous', 'token'].includes(payload.sbj.kind)) {
+      if (
+        !payload.sbj ||
+        !['aad', 'admin', 'anonymous', 'token', 'run'].includes(payload.sbj.kind)
+      ) {
         throw new RegistryTokenError('token has no subject');
       }
       return payload;

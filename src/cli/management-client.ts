@@ -8,6 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { CliError, networkErrorMessage } from './errors.js';
 import type { Profile } from './profile.js';
 
@@ -175,6 +177,52 @@ export class ManagementClient {
       throw new CliError(errorMessage(response));
     }
     return (response.text ? response.json() : undefined) as T;
+  }
+
+  /** PUTs a stream (a build context) to an upload URL the server handed out. */
+  async upload(url: string, body: Readable): Promise<void> {
+    const token = await this.accessToken();
+    const target = new URL(url);
+    await new Promise<void>((resolveUpload, reject) => {
+      const r = httpsRequest(
+        target,
+        {
+          method: 'PUT',
+          headers: {
+            authorization: `Bearer ${token}`,
+            'content-type': 'application/octet-stream',
+            'x-ms-blob-type': 'BlockBlob',
+          },
+          ...(this.ca ? { ca: this.ca } : {}),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => {
+            if ((res.statusCode ?? 0) < 300) return resolveUpload();
+            const text = Buffer.concat(chunks).toString('utf8');
+            reject(
+              new CliError(
+                errorMessage({
+                  status: res.statusCode ?? 0,
+                  headers: res.headers,
+                  text,
+                  json: () => {
+                    try {
+                      return JSON.parse(text) as unknown;
+                    } catch {
+                      return undefined;
+                    }
+                  },
+                }),
+              ),
+            );
+          });
+        },
+      );
+      r.on('error', (error) => reject(new CliError(networkErrorMessage(error, target.host))));
+      pipeline(body, r).catch(reject);
+    });
   }
 
   async armRaw(

@@ -5,7 +5,13 @@
  */
 import type { AccessDecider } from '../access/index.js';
 import type { IdentityService, Sealer } from '../identity/index.js';
-import type { AccessLogStore, ControlPlaneStore, MetadataStore } from '../metadata/index.js';
+import type {
+  AccessLogStore,
+  ControlPlaneStore,
+  MetadataStore,
+  RunLogStore,
+} from '../metadata/index.js';
+import type { TaskService } from '../services/tasks/index.js';
 import type { ArmAuth } from './arm-auth.js';
 
 export interface ManagementContext {
@@ -22,6 +28,9 @@ export interface ManagementContext {
   /** The access decision, for `checkAccess` (explain uses the same code that decides). */
   decider: AccessDecider;
   accessLog: AccessLogStore;
+  /** The task runner and the run logs it keeps (absent where no runner runs). */
+  tasks?: TaskService;
+  runLogs?: RunLogStore;
   /** Called after virtual networks, private endpoints or their connections change. */
   onNetworkChanged?: () => Promise<void>;
 }

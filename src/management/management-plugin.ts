@@ -18,6 +18,7 @@ import { registerNetworkingRoutes } from './routes/networking.js';
 import { registerIdentityRoutes } from './routes/identities.js';
 import { registerRegistryRoutes } from './routes/registries.js';
 import { registerSubscriptionRoutes } from './routes/subscriptions.js';
+import { registerTaskRoutes } from './routes/tasks.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 
 export interface ManagementPluginOptions {
@@ -64,6 +65,7 @@ export async function managementPlugin(
   registerTokenRoutes(router, context);
   registerAccessRoutes(router, context);
   registerNetworkingRoutes(router, context);
+  registerTaskRoutes(router, context);
 
   async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const url = new URL(request.url, 'https://management.invalid');
@@ -108,6 +110,11 @@ export async function managementPlugin(
         );
       }
     });
+    // Build source uploads stream to disk (listBuildSourceUploadUrl): the body stays a stream.
+    arm.addContentTypeParser(
+      ['application/octet-stream', 'application/gzip', 'application/x-gzip', 'application/x-tar'],
+      (_request, payload, done) => done(null, payload),
+    );
     arm.setNotFoundHandler((request, reply) =>
       sendArmError(
         new ArmError(

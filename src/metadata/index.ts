@@ -8,3 +8,4 @@ export { openSqliteMetadataStore, openSqliteStores } from './sqlite.js';
 export { openPostgresMetadataStore, openPostgresStores } from './postgres.js';
 export { isPostgresUrl, openMetadataStores } from './open-stores.js';
 export { AccessLogStore, type AccessQuery, type AccessRecord } from './access-log-store.js';
+export { RunLogStore } from './run-log-store.js';

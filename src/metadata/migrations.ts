@@ -274,7 +274,18 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
           .execute();
       },
     },
-    '0005_garbage_collection': {
+    '0005_task_runs': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('run_logs')
+          .addColumn('run_id', t.text, (c) => c.notNull())
+          .addColumn('sequence', 'integer', (c) => c.notNull())
+          .addColumn('content', t.text, (c) => c.notNull())
+          .addPrimaryKeyConstraint('run_logs_pk', ['run_id', 'sequence'])
+          .execute();
+      },
+    },
+    '0006_garbage_collection': {
       async up(db: Kysely<unknown>) {
         await db.schema.alterTable('uploads').addColumn('claimed_digest', t.text).execute();
         await db.schema

@@ -21,6 +21,7 @@
  * role_assignments                who holds which role at which scope (+ ABAC condition)
  * registry_credentials            admin user passwords (hash to verify, sealed copy to list)
  * access_log                      every access decision with its reason (audit)
+ * run_logs                        task run logs, in chunks
  * ```
  * Registries are ARM resources too; their envelope (resource id, sku, tags, identity, ...) lives
  * on the `registries` row so the data plane reads a registry's settings in one query.
@@ -198,8 +199,16 @@ export interface AccessLogTable {
   record: string;
 }
 
+export interface RunLogsTable {
+  /** The run's resource id, lower case. */
+  run_id: string;
+  sequence: number;
+  content: string;
+}
+
 export interface Database {
   access_log: AccessLogTable;
+  run_logs: RunLogsTable;
   registries: RegistriesTable;
   registry_hosts: RegistryHostsTable;
   repositories: RepositoriesTable;

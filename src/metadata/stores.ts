@@ -1,15 +1,17 @@
 /**
  * @module metadata/stores
- * The three stores one metadata database holds, whichever engine it is.
+ * The stores one metadata database holds, whichever engine it is.
  */
 import { AccessLogStore } from './access-log-store.js';
 import { KyselyControlPlaneStore } from './kysely-control-plane-store.js';
 import type { KyselyMetadataStore } from './kysely-metadata-store.js';
+import { RunLogStore } from './run-log-store.js';
 
 export interface MetadataStores {
   metadata: KyselyMetadataStore;
   controlPlane: KyselyControlPlaneStore;
   accessLog: AccessLogStore;
+  runLogs: RunLogStore;
 }
 
 /** The control-plane and access-log stores over the metadata store's database. */
@@ -18,5 +20,6 @@ export function storesOver(metadata: KyselyMetadataStore): MetadataStores {
     metadata,
     controlPlane: new KyselyControlPlaneStore(metadata.database),
     accessLog: new AccessLogStore(metadata.database),
+    runLogs: new RunLogStore(metadata.database),
   };
 }

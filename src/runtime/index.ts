@@ -5,6 +5,7 @@
  * capture a step's filesystem changes as a new layer.
  */
 export { applyLayer, applyLayerFile, entryPath, LayerError } from './unpack.js';
+export { resolveInRoot, ScopedPathError } from './scoped-path.js';
 export {
   adoptNewPaths,
   compare,

@@ -132,6 +132,8 @@ export interface BuiltLayer {
   diffId: string;
   /** Whether anything changed at all (an empty layer is still valid, but Docker marks it). */
   empty: boolean;
+  /** The root's state after the step: the `before` of the next one. */
+  after: Snapshot;
 }
 
 class Hasher extends Transform {
@@ -204,5 +206,6 @@ export async function writeLayer(
     size: compressed.size,
     diffId: `sha256:${uncompressed.hash.digest('hex')}`,
     empty: changes.written.length === 0 && changes.removed.length === 0,
+    after,
   };
 }

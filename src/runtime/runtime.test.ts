@@ -71,7 +71,7 @@ describe('applyLayer', () => {
     expect(await readlink(join(root, 'bin/alias'))).toBe('tool');
   });
 
-  it('refuses entries that climb out of the root, directly or through a symlink', async () => {
+  it('keeps entries inside the root, whether they climb with .. or through a symlink', async () => {
     const root = join(work, 'root');
     await mkdir(root);
     const outside = join(work, 'outside');
@@ -84,10 +84,10 @@ describe('applyLayer', () => {
     const tarball = pack();
     tarball.entry({ name: 'link/escape', size: 1 }, 'x');
     tarball.finalize();
-    await expect(applyLayer(root, tarball as unknown as Readable)).rejects.toThrow(
-      /outside the root/,
-    );
+    await applyLayer(root, tarball as unknown as Readable);
+    // The absolute symlink is followed as in a chroot: the file lands inside the root.
     expect(existsSync(join(outside, 'escape'))).toBe(false);
+    expect(existsSync(join(root, outside, 'escape'))).toBe(true);
   });
 });
 

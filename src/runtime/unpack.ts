@@ -4,8 +4,8 @@
  * "applying changesets" says: regular files, directories, symlinks and hard links with their
  * modes, owners and times; `.wh.<name>` deletes `<name>` from lower layers, `.wh..wh..opq`
  * empties a directory of lower-layer content. Every path is confined to the root: `..`
- * components are refused and a parent that resolves (through a symlink) outside the root is
- * refused, so a hostile layer cannot write outside its sandbox.
+ * components are refused and symlinks are followed as inside a chroot (`scoped-path.ts`), so a
+ * hostile layer cannot write outside its root.
  */
 import { createReadStream } from 'node:fs';
 import {
@@ -21,8 +21,9 @@ import {
   symlink,
 } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
-import { join, posix, sep } from 'node:path';
+import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
+import { resolveInRoot } from './scoped-path.js';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract, type Header } from 'tar-stream';
@@ -41,37 +42,16 @@ export function entryPath(name: string): string {
   return normalized;
 }
 
-/**
- * The real directory for `relativeDir` under `root`, created if missing, refusing a path
- * whose existing components lead (through symlinks) outside the root.
- */
+/** The host directory for `relativeDir` inside `root` (symlinks followed in scope), created. */
 async function confinedDirectory(root: string, relativeDir: string): Promise<string> {
-  let current = root;
-  for (const part of relativeDir.split('/').filter(Boolean)) {
-    const next = join(current, part);
-    const stat = await lstat(next).catch(() => undefined);
-    if (!stat) {
-      await mkdir(next, { mode: 0o755 });
-      current = next;
-      continue;
-    }
-    if (stat.isSymbolicLink() || !stat.isDirectory()) {
-      const real = await realpath(next).catch(() => undefined);
-      if (!real || !(real === root || real.startsWith(root + sep))) {
-        throw new LayerError(`'${relativeDir}' resolves outside the root filesystem`);
-      }
-      const realStat = await lstat(real);
-      if (!realStat.isDirectory()) {
-        // A file where a directory must be: later layers win, as with overlay filesystems.
-        await rm(real, { force: true });
-        await mkdir(real, { mode: 0o755 });
-      }
-      current = real;
-      continue;
-    }
-    current = next;
+  const directory = await resolveInRoot(root, relativeDir);
+  const stat = await lstat(directory).catch(() => undefined);
+  if (stat && !stat.isDirectory()) {
+    // A file where a directory must be: later layers win, as with overlay filesystems.
+    await rm(directory, { force: true });
   }
-  return current;
+  if (!stat?.isDirectory()) await mkdir(directory, { recursive: true, mode: 0o755 });
+  return directory;
 }
 
 /** Layers may be gzip-compressed or plain tar (media types lie often enough): the magic decides. */

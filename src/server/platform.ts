@@ -20,6 +20,7 @@ import { ClientAddressResolver } from '../network/index.js';
 import { HostResolver, OciRegistry } from '../registry/index.js';
 import { openBlobStore, type BlobStore } from '../storage/index.js';
 import { ServiceEnvironment } from '../services/index.js';
+import { TaskService } from '../services/tasks/index.js';
 
 /** The registry audience ACR's SDKs and the CLI ask the identity service for. */
 export const ACR_AUDIENCE = 'https://containerregistry.azure.net';
@@ -39,6 +40,8 @@ export interface Platform {
   management: ManagementContext;
   /** How the trusted services reach the data endpoint (set once it is bound). */
   services: ServiceEnvironment;
+  /** The registry task runner. */
+  tasks: TaskService;
   /** The management listener's public URL, once known (its port may be chosen at bind time). */
   setManagementUrl(url: string): void;
   close(): Promise<void>;
@@ -60,7 +63,7 @@ export async function createPlatform(
   managementUrl = config.managementUrl || 'https://127.0.0.1:8443',
 ): Promise<Platform> {
   await mkdir(config.data, { recursive: true });
-  const { metadata, controlPlane, accessLog } = await openMetadataStores({
+  const { metadata, controlPlane, accessLog, runLogs } = await openMetadataStores({
     metadataUrl: config.metadataUrl,
     sqlitePath: join(config.data, 'metadata.db'),
   });
@@ -115,6 +118,25 @@ export async function createPlatform(
   );
   const registry = new OciRegistry(metadata, blobs, { maxManifestBytes: config.maxManifestBytes });
   const hosts = new HostResolver(metadata, config.loginServerSuffix);
+  const services = new ServiceEnvironment(config.serviceSourceAddress, (loginServer) =>
+    hosts.resolve(loginServer).then(
+      () => true,
+      () => false,
+    ),
+  );
+  const tasks = new TaskService({
+    controlPlane,
+    runLogs,
+    environment: services,
+    identityToken: async (resourceId, which) =>
+      (await identity.managedIdentityToken(resourceId, which, ACR_AUDIENCE)).token,
+    runToken: (runResourceId, loginServer) =>
+      registryTokens.refreshToken({ kind: 'run', id: runResourceId }, loginServer),
+    logger: logger.child({ service: 'tasks' }),
+    workDirectory: join(config.data, 'work', 'runs'),
+    sourcesDirectory: join(config.data, 'build-sources'),
+    maxTimeoutSeconds: config.taskTimeoutSeconds,
+  });
   const management: ManagementContext = {
     metadata,
     controlPlane,
@@ -126,6 +148,8 @@ export async function createPlatform(
     managementUrl,
     decider,
     accessLog,
+    tasks,
+    runLogs,
   };
   return {
     config,
@@ -140,13 +164,15 @@ export async function createPlatform(
     registryTokens,
     decider,
     management,
-    services: new ServiceEnvironment(config.serviceSourceAddress),
+    services,
+    tasks,
     setManagementUrl(url: string) {
       endpoints.managementUrl = url;
       management.managementUrl = url;
       audiences.graph.splice(0, audiences.graph.length, `${url}/`);
     },
     async close() {
+      await tasks.close();
       await decider.auditLog.close();
       await blobs.close();
       await metadata.close();

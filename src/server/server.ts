@@ -192,6 +192,8 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
   platform.services.dataEndpoint = `${config.dataTls ? 'https' : 'http'}://${hostPort(serviceHost, dataPort)}`;
   if (config.dataTls && tls.caPath) platform.services.ca = await readFile(tls.caPath, 'utf8');
 
+  await platform.tasks.recover();
+
   const bootstrap = await bootstrapPlatform(
     platform,
     [...listenerHosts(data.host, dataPort), ...config.advertisedHosts],

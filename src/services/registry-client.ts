@@ -224,7 +224,7 @@ export class RegistryClient {
   async pushBlob(
     repository: string,
     descriptor: { digest: string; size: number },
-    open: () => Readable | Buffer,
+    open: () => Readable | Buffer | Promise<Readable | Buffer>,
   ): Promise<'exists' | 'uploaded'> {
     if (await this.hasBlob(repository, descriptor.digest)) return 'exists';
     const started = await this.send(
@@ -238,7 +238,7 @@ export class RegistryClient {
     const location = String(started.headers.location ?? '');
     const target = new URL(location, 'http://placeholder');
     target.searchParams.set('digest', descriptor.digest);
-    const body = open();
+    const body = await open();
     const finished = await this.send(
       'PUT',
       `${target.pathname}${target.search}`,
@@ -304,6 +304,15 @@ export class RegistryClient {
     body?: Readable | Buffer,
   ): Promise<Response> {
     const scopeString = scope ? `repository:${scope[0]}:${scope[1]}` : '';
+    const kind = this.options.credential.kind;
+    if ((kind === 'identity' || kind === 'refresh') && !this.authorizationFor(scopeString)) {
+      // ACR's flow, proactively: a network-restricted registry refuses a request without a
+      // credential before it would challenge, so the token comes first (ACR's realm and service).
+      await this.answerChallenge(
+        `Bearer realm="${this.options.endpoint}/oauth2/token",service="${this.loginServer}"`,
+        scopeString,
+      );
+    }
     const cached = this.accessTokens.get(scopeString);
     const authorization =
       cached && cached.expires > Date.now()
@@ -414,7 +423,8 @@ export class RegistryClient {
     });
     const response = await this.raw(
       'POST',
-      pathOf(realm, '/oauth2/exchange'),
+      // ACR's exchange endpoint sits beside the realm (the token endpoint).
+      pathOf(realm, '/oauth2/token').replace(/\/token$/, '/exchange'),
       { 'content-type': 'application/x-www-form-urlencoded' },
       undefined,
       Buffer.from(form.toString()),

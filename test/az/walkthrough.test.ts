@@ -43,7 +43,7 @@ function walkthrough(env: Record<string, string>): Promise<RunResult> {
   return run('bash', [SCRIPT], {
     env: { ...process.env, ...env },
     cwd: REPO_ROOT,
-    timeoutMs: 60_000,
+    timeoutMs: 240_000,
   });
 }
 
@@ -56,48 +56,63 @@ function section(output: string, title: string): string {
 }
 
 describe.skipIf(!enabled)('examples/trusted-services.sh', () => {
-  it('walks through push, refusal, explanation, IP rule and identity on a running server', async () => {
-    const result = await walkthrough({
-      BREAKWATER_DATA: server.dataDir,
-      BREAKWATER_CONFIG_DIR: configDir,
-    });
-    const output = `${result.stdout}${result.stderr}`;
-    expect(result.code, `${describeRun(result)}\n--- server ---\n${server.output()}`).toBe(0);
-    expect(output).toContain(`=== Using the server running on ${server.dataDir}`);
-    expect(output).toContain(`data endpoint:       ${server.host}`);
+  it(
+    'walks through push, refusal, explanation, IP rule and the task example on a running server',
+    { timeout: 240_000 },
+    async () => {
+      const result = await walkthrough({
+        BREAKWATER_DATA: server.dataDir,
+        BREAKWATER_CONFIG_DIR: configDir,
+      });
+      const output = `${result.stdout}${result.stderr}`;
+      expect(result.code, `${describeRun(result)}\n--- server ---\n${server.output()}`).toBe(0);
+      expect(output).toContain(`=== Using the server running on ${server.dataDir}`);
+      expect(output).toContain(`data endpoint:       ${server.host}`);
 
-    const pushed = /^pushed: (sha256:[0-9a-f]{64})$/m.exec(output)?.[1];
-    expect(pushed, output).toBeDefined();
-    expect(output).toMatch(new RegExp(`^manifest ${pushed}$`, 'm'));
+      const pushed = /^pushed: (sha256:[0-9a-f]{64})$/m.exec(output)?.[1];
+      expect(pushed, output).toBeDefined();
+      expect(output).toMatch(new RegExp(`^manifest ${pushed}$`, 'm'));
 
-    const restricted = section(output, 'Turning public network access off');
-    expect(restricted).toMatch(/^Deny\s+Disabled\s+AzureServices$/m);
-    expect(section(output, 'A pull from this machine is now refused')).toContain(
-      'refused: invalid status code from registry 403 (Forbidden)',
-    );
-    const health = section(output, 'acr check-health explains');
-    expect(health).toContain('An error occurred: CONNECTIVITY_FORBIDDEN_ERROR');
-    expect(health).toContain('Your address as the registry sees it: 127.0.0.1');
-    expect(health).toContain('public network access to this registry is disabled');
+      const restricted = section(output, 'Turning public network access off');
+      expect(restricted).toMatch(/^Deny\s+Disabled\s+AzureServices$/m);
+      expect(section(output, 'A pull from this machine is now refused')).toContain(
+        'refused: invalid status code from registry 403 (Forbidden)',
+      );
+      const health = section(output, 'acr check-health explains');
+      expect(health).toContain('An error occurred: CONNECTIVITY_FORBIDDEN_ERROR');
+      expect(health).toContain('Your address as the registry sees it: 127.0.0.1');
+      expect(health).toContain('public network access to this registry is disabled');
 
-    expect(section(output, 'Public access on again')).toContain(
-      'still refused: no rule matches 127.0.0.1',
-    );
-    const allowed = section(output, 'acr network-rule add');
-    expect(allowed).toMatch(/^127\.0\.0\.1$/m);
-    expect(allowed).toContain(`allowed: ${pushed}`);
-    expect(allowed).toContain(
-      "Fetch access token for registry 'myregistry.azurecr.localhost' : OK",
-    );
-    const identity = section(output, 'A managed identity');
-    expect(identity).toMatch(
-      /^[0-9a-f-]{36}\s+AcrPull\s+\/subscriptions\/.*\/registries\/myregistry$/m,
-    );
-    expect(identity).toMatch(/^AzureServices$/m);
-    expect(output).toContain('=== Done');
-  });
+      expect(section(output, 'Public access on again')).toContain(
+        'still refused: no rule matches 127.0.0.1',
+      );
+      const allowed = section(output, 'acr network-rule add');
+      expect(allowed).toMatch(/^127\.0\.0\.1$/m);
+      expect(allowed).toContain(`allowed: ${pushed}`);
+      expect(allowed).toContain(
+        "Fetch access token for registry 'myregistry.azurecr.localhost' : OK",
+      );
+      const identity = section(output, 'A managed identity');
+      expect(identity).toMatch(
+        /^[0-9a-f-]{36}\s+AcrPull\s+\/subscriptions\/.*\/registries\/myregistry$/m,
+      );
+      const created = section(output, 'A task with a system-assigned identity');
+      expect(created).toMatch(/^task identity: [0-9a-f-]{36}$/m);
+      expect(created).toMatch(/^Disabled\s+AzureServices$/m);
+      const allowedRun = section(output, 'Run with trusted services allowed');
+      expect(allowedRun).toContain('Successfully logged into myregistry.azurecr.localhost');
+      expect(allowedRun).toMatch(/Run ID: ca\d+ was successful/);
+      const refusedRun = section(output, 'Trusted services disallowed');
+      expect(refusedRun).toMatch(/^None$/m);
+      expect(refusedRun).toMatch(/403 DENIED/);
+      expect(section(output, 'Trusted services allowed again')).toMatch(
+        /Run ID: ca\d+ was successful/,
+      );
+      expect(output).toContain('=== Done');
+    },
+  );
 
-  it('is repeatable on the same server', async () => {
+  it('is repeatable on the same server', { timeout: 240_000 }, async () => {
     const result = await walkthrough({
       BREAKWATER_DATA: server.dataDir,
       BREAKWATER_CONFIG_DIR: configDir,
@@ -106,7 +121,7 @@ describe.skipIf(!enabled)('examples/trusted-services.sh', () => {
     expect(result.stdout).toContain('=== Done');
   });
 
-  it('starts and stops its own server when none is running', async () => {
+  it('starts and stops its own server when none is running', { timeout: 240_000 }, async () => {
     const result = await walkthrough({ BREAKWATER_DATA: '', BREAKWATER_CONFIG_DIR: '' });
     expect(result.code, describeRun(result)).toBe(0);
     const dataDir = /^=== Starting breakwater serve on (\S+) \(free ports\)$/m.exec(

@@ -2,16 +2,16 @@
  * @module management/routes/identities
  * User-assigned managed identities (`Microsoft.ManagedIdentity/userAssignedIdentities`), and the
  * resource records of the types that host managed identities before their own services exist:
- * container groups, ML workspaces, web apps and registry tasks. Each can hold a system- and/or
- * user-assigned identity; their behaviour (deploying, running) arrives with their own services.
+ * container groups, ML workspaces and web apps. Each can hold a system- and/or user-assigned
+ * identity; their behaviour (deploying, running) arrives with their own services. Registry tasks
+ * are in tasks.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { ArmError, armErrors } from '../arm-errors.js';
+import { ArmError } from '../arm-errors.js';
 import type { ArmRouter } from '../arm-router.js';
 import type { ManagementContext } from '../context.js';
 import { applyIdentity, USER_ASSIGNED_IDENTITY_TYPE } from '../managed-identity.js';
 import { resourceId } from '../resource-id.js';
-import { findRegistry } from './registries.js';
 import { registerResourceDelete, registerResourceReads, writeResource } from './resource-reads.js';
 import { requireResourceGroup, resourceToArm } from './subscriptions.js';
 import { isObject } from '../../core/json.js';
@@ -22,8 +22,6 @@ export const IDENTITY_HOST_TYPES = [
   'Microsoft.MachineLearningServices/workspaces',
   'Microsoft.Web/sites',
 ] as const;
-
-export const TASK_TYPE = 'Microsoft.ContainerRegistry/registries/tasks';
 
 const RESOURCE_NAME = /^[a-zA-Z0-9][-\w.]{0,126}[a-zA-Z0-9_]$|^[a-zA-Z0-9]$/;
 
@@ -122,74 +120,4 @@ export function registerIdentityRoutes(router: ArmRouter, context: ManagementCon
     });
     registerResourceDelete(router, context, type);
   }
-
-  // Registry tasks as identity hosts (the task runner arrives with the tasks work).
-  const tasks = `${group}/Microsoft.ContainerRegistry/registries/:registry/tasks`;
-  router.add('PUT', `${tasks}/:name`, async ({ caller, params, body, reply }) => {
-    const id = resourceId(
-      params.subscriptionId!,
-      params.resourceGroup!,
-      TASK_TYPE,
-      `${params.registry}/${params.name}`,
-    );
-    await auth.authorize(caller, `${TASK_TYPE}/write`, id);
-    const registry = await findRegistry(
-      context,
-      params.subscriptionId!,
-      params.resourceGroup!,
-      params.registry!,
-    );
-    const existing = await controlPlane.getResource(id);
-    const input = isObject(body) ? body : {};
-    const identity =
-      input.identity !== undefined
-        ? await applyIdentity(context, id, existing?.identity ?? null, input.identity)
-        : (existing?.identity ?? null);
-    const resource = await writeResource(context, {
-      id,
-      type: TASK_TYPE,
-      subscriptionId: params.subscriptionId!,
-      group: { name: registry.arm!.resourceGroup, location: registry.arm!.location },
-      location: registry.arm!.location,
-      name: params.name!,
-      existing,
-      input,
-      identity,
-      properties: {
-        ...(isObject(input.properties) ? input.properties : {}),
-        provisioningState: 'Succeeded',
-      },
-    });
-    reply.code(existing ? 200 : 201);
-    return resourceToArm(resource);
-  });
-  router.add('GET', `${tasks}/:name`, async ({ caller, params }) => {
-    const id = resourceId(
-      params.subscriptionId!,
-      params.resourceGroup!,
-      TASK_TYPE,
-      `${params.registry}/${params.name}`,
-    );
-    await auth.authorize(caller, `${TASK_TYPE}/read`, id);
-    const resource = await controlPlane.getResource(id);
-    if (!resource)
-      throw armErrors.notFound(
-        TASK_TYPE,
-        `${params.registry}/${params.name}`,
-        params.resourceGroup!,
-      );
-    return resourceToArm(resource);
-  });
-  router.add('DELETE', `${tasks}/:name`, async ({ caller, params, reply }) => {
-    const id = resourceId(
-      params.subscriptionId!,
-      params.resourceGroup!,
-      TASK_TYPE,
-      `${params.registry}/${params.name}`,
-    );
-    await auth.authorize(caller, `${TASK_TYPE}/delete`, id);
-    await context.identity.removeIdentityOf(id);
-    reply.code((await controlPlane.deleteResource(id)) ? 200 : 204);
-    return '';
-  });
 }

@@ -1,0 +1,457 @@
+/**
+ * @module services/tasks/task-service
+ * The task runner: a platform service apart from the registry. It queues runs (of a task, a
+ * quick build of an uploaded context, or a quick run of a task file), runs each as the task's
+ * identity, and keeps the run record and its log. Every registry it touches is reached through
+ * the public data endpoint by `RunRegistries`, with the run's credentials only, so firewall
+ * rules, the trusted-services bypass and role checks judge it exactly as they judge anyone.
+ */
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { ControlPlaneStore, ResourceRecord, RunLogStore } from '../../metadata/index.js';
+import { applyLayer, runInSandbox } from '../../runtime/index.js';
+import type { ServiceEnvironment } from '../environment.js';
+import { formatImageName, parseImageName, type ImageName } from '../image-name.js';
+import { RegistryClientError } from '../registry-client.js';
+import { buildImage, pushImage, type BuiltImage } from './image-builder.js';
+import { RunLog } from './run-log.js';
+import { RunRegistries, type RunCredentials } from './run-registries.js';
+import { expandRunValues, parseTaskFile, type RunValues } from './task-file.js';
+
+export const RUN_TYPE = 'Microsoft.ContainerRegistry/registries/runs';
+export const ACTIVE_RUN_STATUSES = new Set(['Queued', 'Started', 'Running']);
+
+/** What to run: ACR's task step shapes (`Docker`, `FileTask`, `EncodedTask`). */
+export type RunStep =
+  | {
+      type: 'Docker';
+      dockerFilePath: string;
+      imageNames: string[];
+      isPushEnabled: boolean;
+      arguments: Array<{ name: string; value: string }>;
+      target?: string;
+    }
+  | { type: 'FileTask'; taskFilePath: string; values: Array<{ name: string; value: string }> }
+  | {
+      type: 'EncodedTask';
+      encodedTaskContent: string;
+      values: Array<{ name: string; value: string }>;
+    };
+
+export interface RunRequest {
+  registry: {
+    resourceId: string;
+    name: string;
+    loginServer: string;
+    location: string;
+    subscriptionId: string;
+    resourceGroup: string;
+  };
+  runType: 'QuickBuild' | 'QuickRun' | 'AutoRun';
+  /** The task this run belongs to (it holds the identities), if any. */
+  task?: { name: string; resourceId: string };
+  step: RunStep;
+  /** `relativePath` of an uploaded source archive (listBuildSourceUploadUrl). */
+  sourceLocation?: string;
+  credentials: RunCredentials;
+  timeoutSeconds: number;
+  platform: { os: string; architecture: string };
+}
+
+export interface TaskServiceDependencies {
+  controlPlane: ControlPlaneStore;
+  runLogs: RunLogStore;
+  environment: ServiceEnvironment;
+  /** A token of one of `resourceId`'s managed identities, for the registry audience. */
+  identityToken: (resourceId: string, identity: string) => Promise<string>;
+  /** The run's implicit refresh token for its own registry (not a trusted-service credential). */
+  runToken: (runResourceId: string, loginServer: string) => Promise<string>;
+  logger: Logger;
+  /** Scratch space for runs (root filesystems, layers), and uploaded source archives. */
+  workDirectory: string;
+  sourcesDirectory: string;
+  /** Upper bound for any run's timeout. */
+  maxTimeoutSeconds: number;
+}
+
+class RunFailure extends Error {
+  override name = 'RunFailure';
+}
+
+export class TaskService {
+  private readonly queue: Array<{ request: RunRequest; record: ResourceRecord }> = [];
+  private readonly running = new Map<string, AbortController>();
+  /** Run ids are handed out one at a time (the number comes from the runs already stored). */
+  private idLock: Promise<unknown> = Promise.resolve();
+  private static readonly CONCURRENCY = 2;
+
+  constructor(private readonly deps: TaskServiceDependencies) {}
+
+  /** Runs left active by a previous process (a crash or restart) can never finish: fail them. */
+  async recover(): Promise<void> {
+    for (const subscription of await this.deps.controlPlane.listSubscriptions()) {
+      const runs = await this.deps.controlPlane.listResources({
+        subscriptionId: subscription.id,
+        type: RUN_TYPE,
+      });
+      for (const run of runs) {
+        if (!ACTIVE_RUN_STATUSES.has(String(run.properties.status))) continue;
+        await this.update(run.id, {
+          status: 'Failed',
+          runErrorMessage: 'the platform restarted while the run was active',
+          finishTime: new Date().toISOString(),
+        });
+      }
+    }
+  }
+
+  /** Records a Queued run and starts it when a slot is free. */
+  async schedule(request: RunRequest): Promise<ResourceRecord> {
+    const record = await this.allocate(request);
+    this.queue.push({ request, record });
+    this.pump();
+    return record;
+  }
+
+  async cancel(runResourceId: string): Promise<void> {
+    const id = runResourceId.toLowerCase();
+    const controller = this.running.get(id);
+    if (controller) {
+      controller.abort();
+      return;
+    }
+    const index = this.queue.findIndex((entry) => entry.record.id.toLowerCase() === id);
+    if (index >= 0) {
+      this.queue.splice(index, 1);
+      await this.update(runResourceId, {
+        status: 'Canceled',
+        finishTime: new Date().toISOString(),
+      });
+    }
+  }
+
+  /** Where an uploaded source archive lives (relative paths come from the upload URL). */
+  sourcePath(relativePath: string): string {
+    if (!/^source\/[0-9a-z-]+\.tar\.gz$/.test(relativePath)) {
+      throw new RunFailure(`unknown source location '${relativePath}'`);
+    }
+    return join(this.deps.sourcesDirectory, relativePath.slice('source/'.length));
+  }
+
+  /** Waits for every active run to stop (shutdown). */
+  async close(): Promise<void> {
+    this.queue.length = 0;
+    for (const controller of this.running.values()) controller.abort();
+  }
+
+  private allocate(request: RunRequest): Promise<ResourceRecord> {
+    const next = this.idLock.then(async () => {
+      const prefix = `${request.registry.resourceId.toLowerCase()}/runs/`;
+      const existing = await this.deps.controlPlane.listResources({
+        subscriptionId: request.registry.subscriptionId,
+        resourceGroup: request.registry.resourceGroup,
+        type: RUN_TYPE,
+      });
+      const highest = existing
+        .filter((run) => run.id.toLowerCase().startsWith(prefix))
+        .map((run) => Number(/^[a-z]+(\d+)$/.exec(run.name)?.[1] ?? 0))
+        .reduce((a, b) => Math.max(a, b), 0);
+      const runId = `ca${highest + 1}`;
+      const now = new Date().toISOString();
+      return this.deps.controlPlane.putResource({
+        id: `${request.registry.resourceId}/runs/${runId}`,
+        type: RUN_TYPE,
+        subscriptionId: request.registry.subscriptionId,
+        resourceGroup: request.registry.resourceGroup.toLowerCase(),
+        name: runId,
+        location: null,
+        tags: null,
+        sku: null,
+        identity: null,
+        systemData: null,
+        properties: {
+          runId,
+          status: 'Queued',
+          lastUpdatedTime: now,
+          runType: request.runType,
+          createTime: now,
+          ...(request.task ? { task: request.task.name } : {}),
+          platform: { os: request.platform.os, architecture: request.platform.architecture },
+          agentConfiguration: { cpu: 2 },
+          timeout: request.timeoutSeconds,
+          outputImages: [],
+          isArchiveEnabled: false,
+          provisioningState: 'Succeeded',
+        },
+      });
+    });
+    this.idLock = next.catch(() => undefined);
+    return next;
+  }
+
+  private pump(): void {
+    while (this.running.size < TaskService.CONCURRENCY && this.queue.length > 0) {
+      const { request, record } = this.queue.shift()!;
+      const controller = new AbortController();
+      this.running.set(record.id.toLowerCase(), controller);
+      this.execute(request, record, controller)
+        .catch((error: unknown) =>
+          this.deps.logger.error({ err: error, run: record.id }, 'task run crashed'),
+        )
+        .finally(() => {
+          this.running.delete(record.id.toLowerCase());
+          this.pump();
+        });
+    }
+  }
+
+  private async update(id: string, changes: Record<string, unknown>): Promise<void> {
+    const current = await this.deps.controlPlane.getResource(id);
+    if (!current) return;
+    await this.deps.controlPlane.putResource({
+      ...current,
+      properties: { ...current.properties, ...changes, lastUpdatedTime: new Date().toISOString() },
+    });
+  }
+
+  private async execute(
+    request: RunRequest,
+    record: ResourceRecord,
+    controller: AbortController,
+  ): Promise<void> {
+    const runId = record.name;
+    const started = Date.now();
+    const log = new RunLog(this.deps.runLogs, record.id);
+    const timeoutSeconds = Math.min(request.timeoutSeconds, this.deps.maxTimeoutSeconds);
+    const timer = setTimeout(
+      () => controller.abort(new RunFailure(`the run timed out after ${timeoutSeconds} seconds`)),
+      timeoutSeconds * 1000,
+    );
+    await this.update(record.id, { status: 'Running', startTime: new Date(started).toISOString() });
+    log.line(`Run ID: ${runId} started on ${new Date(started).toISOString()}`);
+    await mkdir(this.deps.workDirectory, { recursive: true });
+    const workDir = await mkdtemp(join(this.deps.workDirectory, `${runId}-`));
+    const outputImages: Array<Record<string, string>> = [];
+    try {
+      const context = join(workDir, 'context');
+      await mkdir(context);
+      if (request.sourceLocation) {
+        log.line('Downloading source code...');
+        await applyLayer(context, createReadStream(this.sourcePath(request.sourceLocation)));
+      }
+      const registries = new RunRegistries({
+        environment: this.deps.environment,
+        credentials: request.credentials,
+        ownLoginServer: request.registry.loginServer,
+        runResourceId: record.id,
+        ...(request.task ? { taskResourceId: request.task.resourceId } : {}),
+        identityToken: this.deps.identityToken,
+        runToken: this.deps.runToken,
+        log: (text) => log.write(text),
+      });
+      await registries.loginAll();
+      const values: RunValues = {
+        id: runId,
+        registry: request.registry.loginServer,
+        values: Object.fromEntries(stepValues(request.step).map((v) => [v.name, v.value])),
+      };
+      const run = new StepRunner(
+        request,
+        values,
+        registries,
+        context,
+        workDir,
+        log,
+        controller.signal,
+        outputImages,
+      );
+      await run.run();
+      const seconds = Math.round((Date.now() - started) / 1000);
+      log.line(`\nRun ID: ${runId} was successful after ${seconds}s`);
+      await this.update(record.id, {
+        status: 'Succeeded',
+        finishTime: new Date().toISOString(),
+        outputImages,
+      });
+    } catch (caught) {
+      const reason = controller.signal.aborted ? controller.signal.reason : caught;
+      const canceled = controller.signal.aborted && !(reason instanceof RunFailure);
+      const message = canceled
+        ? 'the run was canceled'
+        : reason instanceof RegistryClientError
+          ? reason.describe()
+          : (reason as Error).message;
+      const seconds = Math.round((Date.now() - started) / 1000);
+      log.line(`${message}`);
+      log.line(
+        `\nRun ID: ${runId} ${canceled ? 'was canceled' : 'failed'} after ${seconds}s. Error: ${message}`,
+      );
+      await this.update(record.id, {
+        status: canceled ? 'Canceled' : 'Failed',
+        finishTime: new Date().toISOString(),
+        runErrorMessage: message,
+        outputImages,
+      });
+    } finally {
+      clearTimeout(timer);
+      await log.close();
+      await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+}
+
+function stepValues(step: RunStep): Array<{ name: string; value: string }> {
+  return step.type === 'Docker' ? [] : step.values;
+}
+
+/** Runs the steps of one run: a Docker build, or the steps of a task file. */
+class StepRunner {
+  /** Images built in this run, by full name (what `push` and `cmd` steps refer to). */
+  private readonly built = new Map<string, BuiltImage>();
+
+  constructor(
+    private readonly request: RunRequest,
+    private readonly values: RunValues,
+    private readonly registries: RunRegistries,
+    private readonly context: string,
+    private readonly workDir: string,
+    private readonly log: RunLog,
+    private readonly signal: AbortSignal,
+    private readonly outputImages: Array<Record<string, string>>,
+  ) {}
+
+  private get stepTimeoutMs(): number {
+    return this.request.timeoutSeconds * 1000;
+  }
+
+  private imageName(name: string): ImageName {
+    return parseImageName(expandRunValues(name, this.values), this.request.registry.loginServer);
+  }
+
+  async run(): Promise<void> {
+    const step = this.request.step;
+    if (step.type === 'Docker') {
+      const tags = step.imageNames.map((name) => this.imageName(name));
+      const image = await this.build(
+        step.dockerFilePath,
+        Object.fromEntries(
+          step.arguments.map((a) => [a.name, expandRunValues(a.value, this.values)]),
+        ),
+        this.context,
+        step.target,
+      );
+      if (step.isPushEnabled) for (const tag of tags) await this.push(image, tag);
+      return;
+    }
+    const source =
+      step.type === 'EncodedTask'
+        ? Buffer.from(step.encodedTaskContent, 'base64').toString('utf8')
+        : await import('node:fs/promises').then(({ readFile }) =>
+            readFile(join(this.context, step.taskFilePath), 'utf8').catch(() => {
+              throw new RunFailure(`the task file '${step.taskFilePath}' is not in the source`);
+            }),
+          );
+    const steps = parseTaskFile(source, this.values);
+    for (const [index, taskStep] of steps.entries()) {
+      if (this.signal.aborted) throw new RunFailure('the run was canceled');
+      this.log.line(`\nStep ${index + 1}/${steps.length} (${taskStep.id}): ${taskStep.kind}`);
+      if (taskStep.kind === 'build') {
+        const context = join(this.context, taskStep.context);
+        const image = await this.build(
+          taskStep.dockerfile,
+          taskStep.buildArgs,
+          context,
+          taskStep.target,
+        );
+        for (const tag of taskStep.tags)
+          this.built.set(formatImageName(this.imageName(tag)), image);
+      } else if (taskStep.kind === 'push') {
+        for (const name of taskStep.images) {
+          const tag = this.imageName(name);
+          const image = this.built.get(formatImageName(tag));
+          if (!image) throw new RunFailure(`An image does not exist locally with the tag: ${name}`);
+          await this.push(image, tag);
+        }
+      } else {
+        await this.command(taskStep.image, taskStep.args, taskStep.env, taskStep.workingDirectory);
+      }
+    }
+  }
+
+  private async build(
+    dockerfile: string,
+    buildArgs: Record<string, string>,
+    context: string,
+    target?: string,
+  ): Promise<BuiltImage> {
+    return buildImage({
+      contextDir: context,
+      dockerfile,
+      buildArgs,
+      ...(target ? { target } : {}),
+      workDir: this.workDir,
+      registries: this.registries,
+      log: (text) => this.log.write(text),
+      signal: this.signal,
+      stepTimeoutMs: this.stepTimeoutMs,
+    });
+  }
+
+  private async push(image: BuiltImage, tag: ImageName): Promise<void> {
+    this.log.line(`Pushing image: ${formatImageName(tag)}, attempt 1`);
+    const client = await this.registries.client(tag.registry);
+    const digest = await pushImage(image, tag, client, (text) => this.log.write(text));
+    this.outputImages.push({
+      registry: tag.registry,
+      repository: tag.repository,
+      tag: tag.reference,
+      digest,
+    });
+  }
+
+  /** A `cmd` step: runs an image (built in this run, or pulled) in the sandbox. */
+  private async command(
+    name: string,
+    args: string[],
+    env: string[],
+    workingDirectory?: string,
+  ): Promise<void> {
+    const tag = this.imageName(name);
+    let root: string;
+    let config: Record<string, unknown>;
+    const local = this.built.get(formatImageName(tag));
+    if (local) {
+      root = local.root;
+      config = local.config.config;
+    } else {
+      root = await mkdtemp(join(this.workDir, 'cmd-'));
+      const client = await this.registries.client(tag.registry);
+      const resolved = await client.resolveImage(tag.repository, tag.reference);
+      this.log.line(`Pulled ${formatImageName(tag)} (${resolved.manifest.digest})`);
+      for (const layer of resolved.layers)
+        await applyLayer(root, await client.openBlob(tag.repository, layer.digest));
+      config = (resolved.config.config as Record<string, unknown> | undefined) ?? {};
+    }
+    const entrypoint = Array.isArray(config.Entrypoint) ? (config.Entrypoint as string[]) : [];
+    const cmd = Array.isArray(config.Cmd) ? (config.Cmd as string[]) : [];
+    const argv = [...entrypoint, ...(args.length > 0 ? args : cmd)];
+    if (argv.length === 0) throw new RunFailure(`the image ${name} has no command to run`);
+    const imageEnv = Array.isArray(config.Env) ? (config.Env as string[]) : [];
+    const result = await runInSandbox({
+      root,
+      argv,
+      env: [...imageEnv, ...env],
+      workingDir:
+        workingDirectory ?? (typeof config.WorkingDir === 'string' ? config.WorkingDir : '/'),
+      ...(typeof config.User === 'string' && config.User ? { user: config.User } : {}),
+      timeoutMs: this.stepTimeoutMs,
+      onOutput: (chunk) => this.log.write(chunk.toString('utf8')),
+      signal: this.signal,
+    });
+    if (result.cancelled) throw new RunFailure('the run was canceled');
+    if (result.exitCode !== 0)
+      throw new RunFailure(`failed during run, err: exit status ${result.exitCode}`);
+  }
+}
