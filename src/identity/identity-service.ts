@@ -232,14 +232,25 @@ export class IdentityService {
         `Identity '${identity}' is not assigned to resource '${usingResourceId}'.`,
       );
     }
+    return this.issueFor(principal, audience, {
+      managedIdentityResourceId: principal.resourceId ?? undefined,
+      usingResourceId,
+    });
+  }
+
+  /** A token for an in-process caller's principal (managed identities, first-party services). */
+  private async issueFor(
+    principal: PrincipalRecord,
+    audience: string,
+    managed?: { managedIdentityResourceId: string | undefined; usingResourceId: string },
+  ): Promise<{ token: string; expiresIn: number; principal: PrincipalRecord }> {
     const { token, expiresIn } = await this.tokens.issue({
       tenantId: principal.tenantId,
       objectId: principal.objectId,
       appId: principal.appId,
       audience: this.audienceFor(audience),
       lifetimeSeconds: TOKEN_LIFETIME_SECONDS,
-      managedIdentityResourceId: principal.resourceId ?? undefined,
-      usingResourceId,
+      ...managed,
     });
     return { token, expiresIn, principal };
   }
@@ -265,14 +276,7 @@ export class IdentityService {
         displayName,
         resourceId: marker,
       }));
-    const { token, expiresIn } = await this.tokens.issue({
-      tenantId: principal.tenantId,
-      objectId: principal.objectId,
-      appId: principal.appId,
-      audience: this.audienceFor(audience),
-      lifetimeSeconds: TOKEN_LIFETIME_SECONDS,
-    });
-    return { token, expiresIn, principal };
+    return this.issueFor(principal, audience);
   }
 
   /** Whether a managed identity is still attached to the resource that used it. */

@@ -199,9 +199,15 @@ describe('public network access disabled, and the trusted-services bypass', () =
     const created = await app.arm({
       method: 'PUT',
       url: `${taskId}?api-version=2019-06-01-preview`,
-      payload: { identity: { type: 'SystemAssigned' }, properties: {} },
+      payload: {
+        identity: { type: 'SystemAssigned' },
+        properties: {
+          platform: { os: 'Linux' },
+          step: { type: 'Docker', dockerFilePath: 'Dockerfile', imageNames: ['app:v1'] },
+        },
+      },
     });
-    expect(created.statusCode).toBe(201);
+    expect(created.statusCode, created.body).toBe(201);
     await assignRole(
       app,
       registryId(app),

@@ -11,7 +11,7 @@
  * registries over HTTP from its own source address (127.0.0.7 here), like any client.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,6 +49,58 @@ function ok(result: CliResult): CliResult {
     throw new Error(`CLI failed (${result.status}):\n${result.stderr}\n${result.stdout}`);
   }
   return result;
+}
+
+/** Public access on for everyone (az also needs the default action back to Allow). */
+function openRegistry(name: string): void {
+  ok(
+    bw(
+      'acr',
+      'update',
+      '-n',
+      name,
+      '--public-network-enabled',
+      'true',
+      '--default-action',
+      'Allow',
+    ),
+  );
+}
+
+function closeRegistry(name: string): void {
+  ok(bw('acr', 'update', '-n', name, '--public-network-enabled', 'false'));
+}
+
+function grant(principalId: string, role: string, scope: string): void {
+  ok(
+    bw('role', 'assignment', 'create', '--assignee', principalId, '--role', role, '--scope', scope),
+  );
+}
+
+/** The brief's third piece: the task logs in to `loginServer` with its system identity. */
+function useSystemIdentityFor(task: string, loginServer: string): void {
+  ok(
+    bw(
+      'acr',
+      'task',
+      'credential',
+      'add',
+      '-n',
+      task,
+      '-r',
+      'myregistry',
+      '--login-server',
+      loginServer,
+      '--use-identity',
+      '[system]',
+    ),
+  );
+}
+
+function runStatus(runId: string): string {
+  return ok(bw('acr', 'task', 'show-run', '-r', 'myregistry', '--run-id', runId)).json<{
+    status: string;
+  }>().status;
 }
 
 /** Pushes a busybox image (built as an OCI layout) with skopeo as the owner. */
@@ -110,7 +162,7 @@ describe.skipIf(!enabled)('registry tasks (the brief’s worked example)', () =>
           'ARG GREETING=built',
           'ENV WHO=task',
           'WORKDIR /app',
-          'COPY greeting.txt ./',
+          'COPY --chown=1000:1000 greeting.txt ./',
           'RUN echo "$GREETING by $WHO" > /app/built.txt && /bin/busybox ls /app > /app/listing.txt',
           'CMD ["/bin/busybox", "cat", "/app/built.txt"]',
           '',
@@ -142,36 +194,9 @@ describe.skipIf(!enabled)('registry tasks (the brief’s worked example)', () =>
       expect(task.identity.type).toBe('SystemAssigned');
       expect(task.step.contextPath).toMatch(/^source\/.+\.tar\.gz$/);
 
-      ok(
-        bw(
-          'role',
-          'assignment',
-          'create',
-          '--assignee',
-          task.identity.principalId,
-          '--role',
-          'AcrPush',
-          '--scope',
-          registryA,
-        ),
-      );
-      ok(
-        bw(
-          'acr',
-          'task',
-          'credential',
-          'add',
-          '-n',
-          'hello-task',
-          '-r',
-          'myregistry',
-          '--login-server',
-          loginServerA,
-          '--use-identity',
-          '[system]',
-        ),
-      );
-      ok(bw('acr', 'update', '-n', 'myregistry', '--public-network-enabled', 'false'));
+      grant(task.identity.principalId, 'AcrPush', registryA);
+      useSystemIdentityFor('hello-task', loginServerA);
+      closeRegistry('myregistry');
 
       const first = bw('acr', 'task', 'run', '-n', 'hello-task', '-r', 'myregistry');
       expect(first.status, `${first.stderr}\n${first.stdout}`).toBe(0);
@@ -239,22 +264,7 @@ describe.skipIf(!enabled)('registry tasks (the brief’s worked example)', () =>
       ),
     ).json<{ identity: { principalId: string } }>();
     expect(task.identity.principalId).toBeTruthy();
-    ok(
-      bw(
-        'acr',
-        'task',
-        'credential',
-        'add',
-        '-n',
-        'norole-task',
-        '-r',
-        'myregistry',
-        '--login-server',
-        loginServerA,
-        '--use-identity',
-        '[system]',
-      ),
-    );
+    useSystemIdentityFor('norole-task', loginServerA);
     const result = bw('acr', 'task', 'run', '-n', 'norole-task', '-r', 'myregistry');
     expect(result.status).not.toBe(0);
     expect(result.stdout).toMatch(/(401 UNAUTHORIZED|403 DENIED)/);
@@ -272,22 +282,11 @@ describe.skipIf(!enabled)('registry tasks (the brief’s worked example)', () =>
         bw('acr', 'show', '-n', 'registryb', '--query', 'loginServer', '-o', 'tsv'),
       ).stdout.trim();
       // Seed B through an IP rule for this test's own address, then close B to everyone.
-      ok(bw('acr', 'update', '-n', 'registryb', '--public-network-enabled', 'true'));
+      openRegistry('registryb');
       await seedBaseVia(loginServerB, 'base/busybox:v1');
-      ok(bw('acr', 'update', '-n', 'registryb', '--public-network-enabled', 'false'));
+      closeRegistry('registryb');
       // A is open again for this test; B stays closed.
-      ok(
-        bw(
-          'acr',
-          'update',
-          '-n',
-          'myregistry',
-          '--public-network-enabled',
-          'true',
-          '--default-action',
-          'Allow',
-        ),
-      );
+      openRegistry('myregistry');
 
       const context = await writeContext(
         'cross',
@@ -316,36 +315,9 @@ describe.skipIf(!enabled)('registry tasks (the brief’s worked example)', () =>
         ['AcrPull', registryB],
         ['AcrPush', registryA],
       ] as const) {
-        ok(
-          bw(
-            'role',
-            'assignment',
-            'create',
-            '--assignee',
-            task.identity.principalId,
-            '--role',
-            role,
-            '--scope',
-            scope,
-          ),
-        );
+        grant(task.identity.principalId, role, scope);
       }
-      ok(
-        bw(
-          'acr',
-          'task',
-          'credential',
-          'add',
-          '-n',
-          'cross-task',
-          '-r',
-          'myregistry',
-          '--login-server',
-          loginServerB,
-          '--use-identity',
-          '[system]',
-        ),
-      );
+      useSystemIdentityFor('cross-task', loginServerB);
       const result = bw('acr', 'task', 'run', '-n', 'cross-task', '-r', 'myregistry');
       expect(result.status, `${result.stderr}\n${result.stdout}`).toBe(0);
       expect(result.stdout).toContain(`Successfully logged into ${loginServerB}`);
@@ -358,18 +330,7 @@ describe.skipIf(!enabled)('registry tasks (the brief’s worked example)', () =>
     'the image a RUN step made is pulled by skopeo and podman with what RUN wrote',
     SLOW,
     async () => {
-      ok(
-        bw(
-          'acr',
-          'update',
-          '-n',
-          'myregistry',
-          '--public-network-enabled',
-          'true',
-          '--default-action',
-          'Allow',
-        ),
-      );
+      openRegistry('myregistry');
       const name = `${server.host}/hello:ca1`;
       await clients.login(server.host, server.owner.clientId, server.owner.clientSecret);
       const layout = join(work, 'pulled');
@@ -412,6 +373,7 @@ describe.skipIf(!enabled)('registry tasks (the brief’s worked example)', () =>
       expect(await readFile(join(mount, 'app/greeting.txt'), 'utf8')).toBe(
         'hello from the build context\n',
       );
+      expect((await stat(join(mount, 'app/greeting.txt'))).uid).toBe(1000);
       // The shell made listing.txt before ls ran, after the RUN's first command wrote built.txt.
       expect(await readFile(join(mount, 'app/listing.txt'), 'utf8')).toBe(
         'built.txt\ngreeting.txt\nlisting.txt\n',
@@ -426,18 +388,7 @@ describe.skipIf(!enabled)('quick builds, quick runs and cancel', () => {
     'acr build and acr run (task file and --cmd) stream their logs; a quick build is no trusted service',
     SLOW,
     async () => {
-      ok(
-        bw(
-          'acr',
-          'update',
-          '-n',
-          'myregistry',
-          '--public-network-enabled',
-          'true',
-          '--default-action',
-          'Allow',
-        ),
-      );
+      openRegistry('myregistry');
       const context = await writeContext(
         'quick',
         [
@@ -510,22 +461,11 @@ describe.skipIf(!enabled)('quick builds, quick runs and cancel', () => {
       expect(failing.stdout).toContain('exit status 1');
 
       // The run's implicit token is not a trusted-service credential: closed registry, refused.
-      ok(bw('acr', 'update', '-n', 'myregistry', '--public-network-enabled', 'false'));
+      closeRegistry('myregistry');
       const closed = bw('acr', 'build', '-r', 'myregistry', '-t', 'quick:closed', context);
       expect(closed.status).not.toBe(0);
       expect(closed.stdout).toContain('403 DENIED');
-      ok(
-        bw(
-          'acr',
-          'update',
-          '-n',
-          'myregistry',
-          '--public-network-enabled',
-          'true',
-          '--default-action',
-          'Allow',
-        ),
-      );
+      openRegistry('myregistry');
     },
   );
 
@@ -543,9 +483,7 @@ describe.skipIf(!enabled)('quick builds, quick runs and cancel', () => {
       ),
     ).json<{ runId: string }>();
     for (let i = 0; i < 100; i++) {
-      const status = ok(
-        bw('acr', 'task', 'show-run', '-r', 'myregistry', '--run-id', queued.runId),
-      ).json<{ status: string }>().status;
+      const status = runStatus(queued.runId);
       if (status === 'Running') break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
@@ -553,11 +491,174 @@ describe.skipIf(!enabled)('quick builds, quick runs and cancel', () => {
     let status = '';
     for (let i = 0; i < 100 && status !== 'Canceled'; i++) {
       await new Promise((resolve) => setTimeout(resolve, 200));
-      status = ok(
-        bw('acr', 'task', 'show-run', '-r', 'myregistry', '--run-id', queued.runId),
-      ).json<{ status: string }>().status;
+      status = runStatus(queued.runId);
     }
     expect(status).toBe('Canceled');
+  });
+
+  it('manages a task’s identities and credentials as az does', () => {
+    const context = '/dev/null';
+    ok(
+      bw(
+        'acr',
+        'task',
+        'create',
+        '-n',
+        'identity-task',
+        '-r',
+        'myregistry',
+        '-c',
+        context,
+        '-t',
+        'x:v1',
+      ),
+    );
+    expect(
+      ok(
+        bw('acr', 'task', 'identity', 'show', '-n', 'identity-task', '-r', 'myregistry'),
+      ).stdout.trim(),
+    ).toBe('null');
+    const uami = ok(
+      bw('identity', 'create', '--name', 'task-builder', '--resource-group', 'breakwater'),
+    ).json<{
+      id: string;
+      clientId: string;
+    }>();
+    const assigned = ok(
+      bw(
+        'acr',
+        'task',
+        'identity',
+        'assign',
+        '-n',
+        'identity-task',
+        '-r',
+        'myregistry',
+        '--identities',
+        '[system]',
+        uami.id,
+      ),
+    ).json<{
+      type: string;
+      principalId: string;
+      userAssignedIdentities: Record<string, { clientId: string }>;
+    }>();
+    expect(assigned.type).toBe('SystemAssigned, UserAssigned');
+    expect(Object.values(assigned.userAssignedIdentities)[0]!.clientId).toBe(uami.clientId);
+    // A user-assigned identity is named by its client id in a credential.
+    ok(
+      bw(
+        'acr',
+        'task',
+        'credential',
+        'add',
+        '-n',
+        'identity-task',
+        '-r',
+        'myregistry',
+        '--login-server',
+        'other.azurecr.localhost',
+        '--use-identity',
+        uami.clientId,
+      ),
+    );
+    ok(
+      bw(
+        'acr',
+        'task',
+        'credential',
+        'add',
+        '-n',
+        'identity-task',
+        '-r',
+        'myregistry',
+        '--login-server',
+        'third.azurecr.localhost',
+        '-u',
+        'robot',
+        '-p',
+        's3cret',
+      ),
+    );
+    const listed = ok(
+      bw('acr', 'task', 'credential', 'list', '-n', 'identity-task', '-r', 'myregistry'),
+    ).json<Record<string, Record<string, unknown>>>();
+    expect(listed).toEqual({
+      'other.azurecr.localhost': { identity: uami.clientId },
+      // Secrets are never shown back.
+      'third.azurecr.localhost': { userName: { type: 'Opaque' }, password: { type: 'Opaque' } },
+    });
+    const again = bw(
+      'acr',
+      'task',
+      'credential',
+      'add',
+      '-n',
+      'identity-task',
+      '-r',
+      'myregistry',
+      '--login-server',
+      'third.azurecr.localhost',
+      '-u',
+      'a',
+      '-p',
+      'b',
+    );
+    expect(again.stderr).toBe(
+      "ERROR: Login server 'third.azurecr.localhost' already exists. You cannot add it again.\n",
+    );
+    ok(
+      bw(
+        'acr',
+        'task',
+        'credential',
+        'remove',
+        '-n',
+        'identity-task',
+        '-r',
+        'myregistry',
+        '--login-server',
+        'third.azurecr.localhost',
+      ),
+    );
+    expect(
+      Object.keys(
+        ok(
+          bw('acr', 'task', 'credential', 'list', '-n', 'identity-task', '-r', 'myregistry'),
+        ).json<object>(),
+      ),
+    ).toEqual(['other.azurecr.localhost']);
+    // Removing the identity a credential uses is refused while the credential names it.
+    const removed = bw(
+      'acr',
+      'task',
+      'identity',
+      'remove',
+      '-n',
+      'identity-task',
+      '-r',
+      'myregistry',
+      '--identities',
+      uami.id,
+    );
+    expect(removed.stderr).toMatch(
+      /^ERROR: The identity '.*' of custom registry 'other.azurecr.localhost' is not assigned to the task/,
+    );
+    const system = ok(
+      bw(
+        'acr',
+        'task',
+        'identity',
+        'remove',
+        '-n',
+        'identity-task',
+        '-r',
+        'myregistry',
+        '--identities',
+        '[system]',
+      ),
+    ).json<{ type: string }>();
+    expect(system.type).toBe('UserAssigned');
   });
 
   it('refuses bad task definitions with ARM errors', () => {

@@ -83,14 +83,17 @@ function parseStep(step: unknown, where: string): Record<string, unknown> {
       : String(step.contextPath);
   checkContextPath(contextPath);
   const context = contextPath ? { contextPath } : {};
+  const required = (field: string): string => {
+    const value = step[field];
+    if (typeof value !== 'string' || !value)
+      throw invalid(`'${where}.${field}' is required for a ${type} step.`);
+    return value;
+  };
   if (type === 'Docker') {
-    if (typeof step.dockerFilePath !== 'string' || !step.dockerFilePath)
-      throw invalid(`'${where}.dockerFilePath' is required for a Docker step.`);
-    const imageNames = Array.isArray(step.imageNames) ? step.imageNames.map(String) : [];
     return {
       type,
-      dockerFilePath: step.dockerFilePath,
-      imageNames,
+      dockerFilePath: required('dockerFilePath'),
+      imageNames: Array.isArray(step.imageNames) ? step.imageNames.map(String) : [],
       isPushEnabled: step.isPushEnabled !== false,
       noCache: step.noCache === true,
       arguments: nameValues(step.arguments, `${where}.arguments`),
@@ -98,22 +101,12 @@ function parseStep(step: unknown, where: string): Record<string, unknown> {
       ...context,
     };
   }
-  if (type === 'FileTask') {
-    if (typeof step.taskFilePath !== 'string' || !step.taskFilePath)
-      throw invalid(`'${where}.taskFilePath' is required for a FileTask step.`);
+  // The two task-file steps differ only in where the file comes from.
+  const fileField = { FileTask: 'taskFilePath', EncodedTask: 'encodedTaskContent' }[type];
+  if (fileField) {
     return {
       type,
-      taskFilePath: step.taskFilePath,
-      values: nameValues(step.values, `${where}.values`),
-      ...context,
-    };
-  }
-  if (type === 'EncodedTask') {
-    if (typeof step.encodedTaskContent !== 'string' || !step.encodedTaskContent)
-      throw invalid(`'${where}.encodedTaskContent' is required for an EncodedTask step.`);
-    return {
-      type,
-      encodedTaskContent: step.encodedTaskContent,
+      [fileField]: required(fileField),
       values: nameValues(step.values, `${where}.values`),
       ...context,
     };
@@ -647,6 +640,15 @@ export function registerTaskRoutes(router: ArmRouter, context: ManagementContext
       throw armErrors.notFound(RUN_TYPE, `${params.name}/${params.run}`, params.resourceGroup!);
     return run;
   };
+  const authorizedRun = async (
+    caller: ArmRequestContext['caller'],
+    params: Record<string, string>,
+    apiVersion: string,
+    action: string,
+  ) => {
+    await authorizedRegistry(context, caller, params, apiVersion, action);
+    return loadRun(params);
+  };
   router.add('GET', runs, async ({ caller, params, apiVersion, query }) => {
     const registry = await authorizedRegistry(
       context,
@@ -672,38 +674,22 @@ export function registerTaskRoutes(router: ArmRouter, context: ManagementContext
     return { value: (top > 0 ? all.slice(0, top) : all).map(resourceToArm) };
   });
   router.add('GET', `${runs}/:run`, async ({ caller, params, apiVersion }) => {
-    await authorizedRegistry(context, caller, params, apiVersion, `${RUN_TYPE}/read`);
-    return resourceToArm(await loadRun(params));
+    return resourceToArm(await authorizedRun(caller, params, apiVersion, `${RUN_TYPE}/read`));
   });
   router.add('POST', `${runs}/:run/cancel`, async ({ caller, params, apiVersion, reply }) => {
-    await authorizedRegistry(context, caller, params, apiVersion, `${RUN_TYPE}/cancel/action`);
-    const run = await loadRun(params);
+    const run = await authorizedRun(caller, params, apiVersion, `${RUN_TYPE}/cancel/action`);
     if (ACTIVE_RUN_STATUSES.has(String(run.properties.status)))
       await tasksOf(context).cancel(run.id);
     reply.code(202);
     return '';
   });
   router.add('POST', `${runs}/:run/listLogSasUrl`, async ({ caller, params, apiVersion }) => {
-    await authorizedRegistry(
-      context,
-      caller,
-      params,
-      apiVersion,
-      `${RUN_TYPE}/listLogSasUrl/action`,
-    );
-    const run = await loadRun(params);
+    const run = await authorizedRun(caller, params, apiVersion, `${RUN_TYPE}/listLogSasUrl/action`);
     const link = `${context.managementUrl}${run.id}/log?api-version=${apiVersion}`;
     return { logLink: link, logArtifactLink: link };
   });
   router.add('GET', `${runs}/:run/log`, async ({ caller, params, apiVersion, reply, query }) => {
-    await authorizedRegistry(
-      context,
-      caller,
-      params,
-      apiVersion,
-      `${RUN_TYPE}/listLogSasUrl/action`,
-    );
-    const run = await loadRun(params);
+    const run = await authorizedRun(caller, params, apiVersion, `${RUN_TYPE}/listLogSasUrl/action`);
     const status = String(run.properties.status);
     const log = await context.runLogs!.read(run.id);
     const offset = Math.max(0, Number(query.get('offset') ?? 0) || 0);

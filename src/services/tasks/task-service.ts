@@ -22,6 +22,8 @@ import { expandRunValues, parseTaskFile, type RunValues } from './task-file.js';
 
 export const RUN_TYPE = 'Microsoft.ContainerRegistry/registries/runs';
 export const ACTIVE_RUN_STATUSES = new Set(['Queued', 'Started', 'Running']);
+/** How often a running run looks for a cancel recorded by another replica. */
+const CANCEL_POLL_MS = 1000;
 
 /** What to run: ACR's task step shapes (`Docker`, `FileTask`, `EncodedTask`). */
 export type RunStep =
@@ -115,13 +117,14 @@ export class TaskService {
     return record;
   }
 
+  /**
+   * Cancels a run. The request is recorded on the run, so the process that runs it stops it
+   * even when the cancel arrived at another replica; a run still queued here ends at once.
+   */
   async cancel(runResourceId: string): Promise<void> {
     const id = runResourceId.toLowerCase();
-    const controller = this.running.get(id);
-    if (controller) {
-      controller.abort();
-      return;
-    }
+    await this.update(runResourceId, { cancelRequested: true });
+    this.running.get(id)?.abort();
     const index = this.queue.findIndex((entry) => entry.record.id.toLowerCase() === id);
     if (index >= 0) {
       this.queue.splice(index, 1);
@@ -130,6 +133,20 @@ export class TaskService {
         finishTime: new Date().toISOString(),
       });
     }
+  }
+
+  /** Stops a run whose record asks for it (a cancel that reached another replica). */
+  private watchForCancel(id: string, controller: AbortController): NodeJS.Timeout {
+    const watcher = setInterval(() => {
+      this.deps.controlPlane.getResource(id).then(
+        (run) => {
+          if (run?.properties.cancelRequested === true) controller.abort();
+        },
+        () => undefined,
+      );
+    }, CANCEL_POLL_MS);
+    watcher.unref();
+    return watcher;
   }
 
   /** Where an uploaded source archive lives (relative paths come from the upload URL). */
@@ -229,6 +246,7 @@ export class TaskService {
       () => controller.abort(new RunFailure(`the run timed out after ${timeoutSeconds} seconds`)),
       timeoutSeconds * 1000,
     );
+    const cancelWatch = this.watchForCancel(record.id, controller);
     await this.update(record.id, { status: 'Running', startTime: new Date(started).toISOString() });
     log.line(`Run ID: ${runId} started on ${new Date(started).toISOString()}`);
     await mkdir(this.deps.workDirectory, { recursive: true });
@@ -296,6 +314,7 @@ export class TaskService {
       });
     } finally {
       clearTimeout(timer);
+      clearInterval(cancelWatch);
       await log.close();
       await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     }
