@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -65,17 +66,23 @@ export interface StartOptions {
   address?: string;
 }
 
-/** Readiness probe; over TLS it skips verification (the CA may not exist before the start). */
+/**
+ * Readiness probe; over TLS it skips verification (the CA may not exist before the start). Its
+ * connection is not kept alive: an idle socket left in the test process's fetch pool would be
+ * reused by a test's first request a minute later, just as the server closes it (keep-alive
+ * timeout), and fail with "other side closed".
+ */
 async function healthy(url: string): Promise<boolean> {
-  if (url.startsWith('http:')) {
-    const response = await fetch(`${url}/healthz`);
-    return response.status === 200;
-  }
+  const get = url.startsWith('http:') ? httpGet : httpsGet;
   return new Promise((resolveProbe) => {
-    const probe = httpsGet(`${url}/healthz`, { rejectUnauthorized: false }, (res) => {
-      res.resume();
-      resolveProbe(res.statusCode === 200);
-    });
+    const probe = get(
+      `${url}/healthz`,
+      { rejectUnauthorized: false, agent: false, headers: { connection: 'close' } },
+      (res) => {
+        res.resume();
+        resolveProbe(res.statusCode === 200);
+      },
+    );
     probe.on('error', () => resolveProbe(false));
   });
 }
