@@ -39,13 +39,17 @@ export const NULL_GUID = '00000000-0000-0000-0000-000000000000';
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ANONYMOUS: TokenSubject = { kind: 'anonymous', id: 'anonymous' };
 /**
- * Data actions of each first-party service (by the name given to `firstPartyToken`): the
- * scanner reads images and attaches its SBOM as a referrer; import copies images in.
+ * Data actions of each first-party service (by the name given to `firstPartyToken`). The
+ * scanner reads images (pull, metadata read) and may write only referrers: `content/write`
+ * for it is limited to blobs and to manifests pushed by digest with a `subject` (its SBOM), so
+ * it can neither tag nor replace an image (docs/access-decision.md). Import copies images in.
  */
 const FIRST_PARTY_ACTIONS: Record<string, ReadonlySet<string>> = {
-  scanner: new Set(['content/read', 'metadata/read', 'content/write', 'metadata/write']),
+  scanner: new Set(['content/read', 'metadata/read', 'content/write']),
   import: new Set(['content/read', 'metadata/read', 'content/write', 'metadata/write']),
 };
+/** First-party services whose writes are limited to referrers. */
+const REFERRERS_ONLY = new Set(['scanner']);
 /** Run states in which a run's implicit credential is good. */
 const ACTIVE_RUN_STATES = new Set(['Queued', 'Started', 'Running']);
 /** What a run's implicit credential may do in its registry. */
@@ -87,7 +91,13 @@ export interface DataPrincipal {
 }
 
 export type Decision =
-  | { allowed: true; principal: DataPrincipal; reason: string }
+  | {
+      allowed: true;
+      principal: DataPrincipal;
+      reason: string;
+      /** The principal may push only referrers (manifests by digest with a subject) and blobs. */
+      referrersOnly?: true;
+    }
   | {
       allowed: false;
       status: 401 | 403;
@@ -191,6 +201,7 @@ export class AccessDecider {
       allowed: true,
       principal: identified,
       reason: `${network.reason}; ${authorized.reason}`,
+      ...(authorized.referrersOnly ? { referrersOnly: true as const } : {}),
     };
   }
 
@@ -574,10 +585,12 @@ export class AccessDecider {
     if (record?.kind !== 'FirstParty') return undefined;
     const service = (record.resourceId ?? '').slice(FIRST_PARTY_PREFIX.length);
     const actions = FIRST_PARTY_ACTIONS[service] ?? new Set<string>();
-    const reason = `first-party service ${record.displayName}`;
+    const referrersOnly = REFERRERS_ONLY.has(service);
+    const reason = `first-party service ${record.displayName}${referrersOnly ? ' (writes referrers only)' : ''}`;
     return {
       allows: (_repository, action) => (actions.has(action) ? reason : undefined),
       catalog: () => (actions.has('metadata/read') ? reason : undefined),
+      ...(referrersOnly ? { referrersOnly: true } : {}),
     };
   }
 
@@ -617,7 +630,7 @@ export class AccessDecider {
     registry: RegistryRecord,
     principal: DataPrincipal,
     requirement: Requirement,
-  ): Promise<{ reason: string } | Refusal> {
+  ): Promise<{ reason: string; referrersOnly?: true } | Refusal> {
     if (requirement.kind === 'authenticated')
       return { reason: `authenticated (${describePrincipal(principal)})` };
     const view = await this.permissionsOf(registry, principal);
@@ -653,7 +666,11 @@ export class AccessDecider {
         };
       }
     }
-    return { reason: `authz: ${[...new Set(reasons)].join('; ')}` };
+    const writes = requirement.kind === 'repository' && requirement.actions.includes('push');
+    return {
+      reason: `authz: ${[...new Set(reasons)].join('; ')}`,
+      ...(writes && view.referrersOnly ? { referrersOnly: true as const } : {}),
+    };
   }
 
   /**
@@ -762,6 +779,8 @@ export class AccessDecider {
 export interface PermissionView {
   allows(repository: string, action: RepositoryAction): string | undefined;
   catalog(): string | undefined;
+  /** Its `content/write` covers referrers only (see REFERRERS_ONLY). */
+  referrersOnly?: boolean;
 }
 
 function unauthorized(why: string): Refusal {

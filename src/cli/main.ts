@@ -15,6 +15,7 @@ import { registerCloudCommands } from './commands/cloud.js';
 import { registerIdentityCommands } from './commands/identity.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerRoleCommands } from './commands/role.js';
+import { registerScannerCommands } from './commands/scanner.js';
 
 const program = new Command();
 
@@ -145,6 +146,7 @@ registerRoleCommands(program);
 registerIdentityCommands(program);
 registerNetworkCommands(program);
 registerCloudCommands(program);
+registerScannerCommands(program);
 for (const command of program.commands) {
   if (command.name() === 'serve') continue;
   // az prints usage errors as one `ERROR:` line; commander's `error: ...` is rewritten to match.

@@ -77,6 +77,8 @@ export interface BreakwaterConfig {
   serviceSourceAddress: string;
   /** Longest a task run may take before it is stopped and marked Failed (ACR: 3600). */
   taskTimeoutSeconds: number;
+  /** How often the scanner checks whether its vulnerability database changed (then re-scans). */
+  scannerDatabasePollSeconds: number;
 }
 
 export const DEFAULT_CONFIG: BreakwaterConfig = {
@@ -105,6 +107,7 @@ export const DEFAULT_CONFIG: BreakwaterConfig = {
   s3Region: 'us-east-1',
   serviceSourceAddress: '',
   taskTimeoutSeconds: 3600,
+  scannerDatabasePollSeconds: 60,
 };
 
 type Kind = 'string' | 'optionalString' | 'number' | 'logLevel' | 'boolean' | 'list' | 'hostList';
@@ -139,6 +142,7 @@ const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
   s3Region: { kind: 'string', env: 'BREAKWATER_S3_REGION' },
   serviceSourceAddress: { kind: 'optionalString', env: 'BREAKWATER_SERVICE_SOURCE_ADDRESS' },
   taskTimeoutSeconds: { kind: 'number', env: 'BREAKWATER_TASK_TIMEOUT_SECONDS' },
+  scannerDatabasePollSeconds: { kind: 'number', env: 'BREAKWATER_SCANNER_DATABASE_POLL_SECONDS' },
 };
 
 export const CONFIG_FILE_ENV = 'BREAKWATER_CONFIG';

@@ -10,7 +10,9 @@ import type {
   ControlPlaneStore,
   MetadataStore,
   RunLogStore,
+  ScannerStore,
 } from '../metadata/index.js';
+import type { VulnerabilityScanner } from '../services/scanner/index.js';
 import type { TaskService } from '../services/tasks/index.js';
 import type { ArmAuth } from './arm-auth.js';
 
@@ -28,6 +30,9 @@ export interface ManagementContext {
   /** The access decision, for `checkAccess` (explain uses the same code that decides). */
   decider: AccessDecider;
   accessLog: AccessLogStore;
+  /** The vulnerability scanner and its results (scan results routes). */
+  scanner?: VulnerabilityScanner;
+  scannerStore?: ScannerStore;
   /** The task runner and the run logs it keeps (absent where no runner runs). */
   tasks?: TaskService;
   runLogs?: RunLogStore;

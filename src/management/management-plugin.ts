@@ -13,10 +13,12 @@ import { requireApiVersion } from './api-versions.js';
 import type { ManagementContext } from './context.js';
 import { graphRoutes } from './graph-routes.js';
 import { registerAccessRoutes } from './routes/access.js';
+import { registerScanRoutes } from './routes/scans.js';
 import { registerAuthorizationRoutes } from './routes/authorization.js';
 import { registerNetworkingRoutes } from './routes/networking.js';
 import { registerIdentityRoutes } from './routes/identities.js';
 import { registerRegistryRoutes } from './routes/registries.js';
+import { registerRepositoryRoutes } from './routes/repositories.js';
 import { registerSubscriptionRoutes } from './routes/subscriptions.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerTokenRoutes } from './routes/tokens.js';
@@ -60,10 +62,12 @@ export async function managementPlugin(
   const router = new ArmRouter();
   registerSubscriptionRoutes(router, context);
   registerRegistryRoutes(router, context);
+  registerRepositoryRoutes(router, context);
   registerAuthorizationRoutes(router, context);
   registerIdentityRoutes(router, context);
   registerTokenRoutes(router, context);
   registerAccessRoutes(router, context);
+  registerScanRoutes(router, context);
   registerNetworkingRoutes(router, context);
   registerTaskRoutes(router, context);
 

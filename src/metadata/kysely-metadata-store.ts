@@ -731,6 +731,23 @@ export class KyselyMetadataStore implements MetadataStore {
     }));
   }
 
+  async storageUsed(registryId: string): Promise<number> {
+    // A blob shared by repositories is stored once, so it is counted once.
+    const blobs = await this.db
+      .selectFrom('blobs')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('size'), eb.lit(0)).as('bytes'))
+      .where('digest', 'in', (eb) =>
+        eb.selectFrom('repository_blobs').select('digest').where('registry_id', '=', registryId),
+      )
+      .executeTakeFirstOrThrow();
+    const manifests = await this.db
+      .selectFrom('manifests')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('size'), eb.lit(0)).as('bytes'))
+      .where('registry_id', '=', registryId)
+      .executeTakeFirstOrThrow();
+    return Number(blobs.bytes) + Number(manifests.bytes);
+  }
+
   async getAttributes(
     registryId: string,
     repository: string,

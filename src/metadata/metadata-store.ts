@@ -227,6 +227,8 @@ export interface MetadataStore {
   // Repository metadata and locks (ACR's /acr/v1 API)
   getRepositoryInfo(registryId: string, repository: string): Promise<RepositoryInfo | undefined>;
   listManifestInfos(registryId: string, repository: string): Promise<ManifestInfo[]>;
+  /** Bytes the registry holds: each distinct linked blob once, plus every manifest. */
+  storageUsed(registryId: string): Promise<number>;
   getAttributes(
     registryId: string,
     repository: string,

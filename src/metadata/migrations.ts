@@ -285,7 +285,53 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
           .execute();
       },
     },
-    '0006_garbage_collection': {
+    '0006_scanner': {
+      async up(db: Kysely<unknown>) {
+        // The vulnerability database: one imported snapshot of OSV records at a time.
+        await db.schema
+          .createTable('vulnerability_database')
+          .addColumn('id', t.text, (c) => c.primaryKey())
+          .addColumn('version', t.text, (c) => c.notNull())
+          .addColumn('content_hash', t.text, (c) => c.notNull())
+          .addColumn('imported_at', t.text, (c) => c.notNull())
+          .addColumn('advisory_count', 'integer', (c) => c.notNull())
+          .addColumn('source', t.text, (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('vulnerability_advisories')
+          .addColumn('id', t.text, (c) => c.primaryKey())
+          .addColumn('modified', t.text, (c) => c.notNull())
+          .addColumn('record', t.text, (c) => c.notNull())
+          .execute();
+        // (ecosystem without release, package name as the ecosystem compares it) -> advisory.
+        await db.schema
+          .createTable('vulnerability_packages')
+          .addColumn('ecosystem', t.text, (c) => c.notNull())
+          .addColumn('name', t.text, (c) => c.notNull())
+          .addColumn('advisory_id', t.text, (c) => c.notNull())
+          .addPrimaryKeyConstraint('vulnerability_packages_pk', [
+            'ecosystem',
+            'name',
+            'advisory_id',
+          ])
+          .execute();
+        // The latest scan of each manifest digest in a registry.
+        await db.schema
+          .createTable('scan_results')
+          .addColumn('registry_id', t.text, (c) =>
+            c.notNull().references('registries.id').onDelete('cascade'),
+          )
+          .addColumn('digest', t.text, (c) => c.notNull())
+          .addColumn('repository', t.text, (c) => c.notNull())
+          .addColumn('status', t.text, (c) => c.notNull())
+          .addColumn('scanned_at', t.text, (c) => c.notNull())
+          .addColumn('database_version', t.text)
+          .addColumn('result', t.text, (c) => c.notNull())
+          .addPrimaryKeyConstraint('scan_results_pk', ['registry_id', 'digest'])
+          .execute();
+      },
+    },
+    '0007_garbage_collection': {
       async up(db: Kysely<unknown>) {
         await db.schema.alterTable('uploads').addColumn('claimed_digest', t.text).execute();
         await db.schema

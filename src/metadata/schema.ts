@@ -21,6 +21,11 @@
  * role_assignments                who holds which role at which scope (+ ABAC condition)
  * registry_credentials            admin user passwords (hash to verify, sealed copy to list)
  * access_log                      every access decision with its reason (audit)
+ *
+ * vulnerability_database          the imported OSV snapshot's version (one row)
+ * vulnerability_advisories        its OSV records (JSON)
+ * vulnerability_packages          (ecosystem, package name) -> advisory, for matching
+ * scan_results                    the latest scan of each manifest digest in a registry
  * run_logs                        task run logs, in chunks
  * ```
  * Registries are ARM resources too; their envelope (resource id, sku, tags, identity, ...) lives
@@ -199,6 +204,38 @@ export interface AccessLogTable {
   record: string;
 }
 
+export interface VulnerabilityDatabaseTable {
+  id: string;
+  version: string;
+  content_hash: string;
+  imported_at: string;
+  advisory_count: number;
+  source: string;
+}
+
+export interface VulnerabilityAdvisoriesTable {
+  id: string;
+  modified: string;
+  record: string;
+}
+
+export interface VulnerabilityPackagesTable {
+  ecosystem: string;
+  name: string;
+  advisory_id: string;
+}
+
+export interface ScanResultsTable {
+  registry_id: string;
+  digest: string;
+  repository: string;
+  status: string;
+  scanned_at: string;
+  database_version: string | null;
+  /** The whole scan result as JSON. */
+  result: string;
+}
+
 export interface RunLogsTable {
   /** The run's resource id, lower case. */
   run_id: string;
@@ -208,6 +245,10 @@ export interface RunLogsTable {
 
 export interface Database {
   access_log: AccessLogTable;
+  vulnerability_database: VulnerabilityDatabaseTable;
+  vulnerability_advisories: VulnerabilityAdvisoriesTable;
+  vulnerability_packages: VulnerabilityPackagesTable;
+  scan_results: ScanResultsTable;
   run_logs: RunLogsTable;
   registries: RegistriesTable;
   registry_hosts: RegistryHostsTable;

@@ -46,6 +46,8 @@ interface RequestContext {
   route: DataPlaneRoute;
   query: URLSearchParams;
   principal: DataPrincipal;
+  /** The principal may write referrers only (the scanner attaching its SBOM). */
+  referrersOnly: boolean;
 }
 
 /** What each route needs from the access decision. */
@@ -111,6 +113,7 @@ export async function dataPlanePlugin(
       url,
       target: route,
       principal,
+      referrersOnly,
     } = await guardRequest({ decider, hosts, door }, request, matchRoute, requirementFor);
     const handler = handlers[`${route.name} ${request.method}`];
     if (!handler) {
@@ -125,6 +128,7 @@ export async function dataPlanePlugin(
       route,
       query: url.searchParams,
       principal,
+      referrersOnly,
     });
     // Returning the reply tells Fastify a streamed body is still being sent.
     return reply;
@@ -193,6 +197,7 @@ export async function dataPlanePlugin(
     registry,
     route,
     query,
+    referrersOnly,
   }: RequestContext): Promise<void> {
     const repository = route.repository!;
     const content = await readBoundedBody(request.raw, oci.limits.maxManifestBytes);
@@ -208,6 +213,7 @@ export async function dataPlanePlugin(
       content,
       baseMediaType(request.headers['content-type']),
       extraTags,
+      { referrersOnly },
     );
     reply
       .code(201)

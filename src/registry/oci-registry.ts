@@ -4,6 +4,7 @@
  * every rule of the Distribution Spec that is not HTTP framing. HTTP handlers translate requests
  * into these calls; nothing here knows about Fastify.
  */
+import { PushEvents } from './push-events.js';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { digestOf, looksLikeDigest, parseDigest } from '../core/digest.js';
@@ -51,6 +52,8 @@ export interface ReferrersIndex {
 
 export class OciRegistry {
   private readonly locks: Locks;
+  /** Told after every stored manifest (see push-events.ts). */
+  readonly pushes = new PushEvents();
 
   constructor(
     readonly metadata: MetadataStore,
@@ -265,7 +268,8 @@ export class OciRegistry {
   /**
    * Stores manifest bytes exactly as pushed. By digest, the bytes must hash to it; by tag, the
    * tag moves to the bytes' sha256 digest. Every referenced blob and child manifest must already
-   * be in the repository (MANIFEST_BLOB_UNKNOWN otherwise); a subject need not exist.
+   * be in the repository (MANIFEST_BLOB_UNKNOWN otherwise); a subject need not exist. A
+   * principal limited to referrers may store only manifests with a subject, by digest, untagged.
    */
   async putManifest(
     registry: RegistryRecord,
@@ -274,6 +278,7 @@ export class OciRegistry {
     content: Buffer,
     contentType: string | undefined,
     extraTags: string[] = [],
+    options: { referrersOnly?: boolean } = {},
   ): Promise<StoredManifest> {
     const parsed = parseReference(reference);
     const digest =
@@ -284,6 +289,16 @@ export class OciRegistry {
       });
     }
     const manifest = parseManifest(content, contentType);
+    if (
+      options.referrersOnly &&
+      (parsed.kind !== 'digest' || extraTags.length > 0 || !manifest.subject)
+    ) {
+      throw new RegistryError(
+        'DENIED',
+        'requested access to the resource is denied: only referrers (a manifest with a subject, pushed by digest, untagged) may be written',
+        { status: 403 },
+      );
+    }
     const tags = [...(parsed.kind === 'tag' ? [parsed.tag] : []), ...extraTags];
     // A locked tag may not move; re-pushing the bytes it already names is harmless.
     const moving: string[] = [];
@@ -313,6 +328,15 @@ export class OciRegistry {
         });
       }
     }
+    this.pushes.emit({
+      registry,
+      repository,
+      digest,
+      mediaType: manifest.mediaType,
+      ...(manifest.artifactType ? { artifactType: manifest.artifactType } : {}),
+      ...(manifest.subject ? { subject: manifest.subject.digest } : {}),
+      tags,
+    });
     return { digest, ...(manifest.subject ? { subject: manifest.subject.digest } : {}) };
   }
 

@@ -25,6 +25,8 @@ export interface GuardedRequest<T> {
   url: URL;
   target: T;
   principal: DataPrincipal;
+  /** Writes are limited to referrers (the decision says so for the scanner). */
+  referrersOnly: boolean;
 }
 
 export async function guardRequest<T>(
@@ -62,5 +64,11 @@ export async function guardRequest<T>(
     });
   }
   if (target === undefined) throw parseError;
-  return { registry, url, target, principal: decision.principal };
+  return {
+    registry,
+    url,
+    target,
+    principal: decision.principal,
+    referrersOnly: decision.referrersOnly === true,
+  };
 }

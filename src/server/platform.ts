@@ -20,6 +20,7 @@ import { ClientAddressResolver } from '../network/index.js';
 import { HostResolver, OciRegistry } from '../registry/index.js';
 import { openBlobStore, type BlobStore } from '../storage/index.js';
 import { ServiceEnvironment } from '../services/index.js';
+import { VulnerabilityDatabase, VulnerabilityScanner } from '../services/scanner/index.js';
 import { TaskService } from '../services/tasks/index.js';
 
 /** The registry audience ACR's SDKs and the CLI ask the identity service for. */
@@ -40,6 +41,8 @@ export interface Platform {
   management: ManagementContext;
   /** How the trusted services reach the data endpoint (set once it is bound). */
   services: ServiceEnvironment;
+  /** The vulnerability scanner (a first-party trusted service), fed by pushes. */
+  scanner: VulnerabilityScanner;
   /** The registry task runner. */
   tasks: TaskService;
   /** The management listener's public URL, once known (its port may be chosen at bind time). */
@@ -63,7 +66,13 @@ export async function createPlatform(
   managementUrl = config.managementUrl || 'https://127.0.0.1:8443',
 ): Promise<Platform> {
   await mkdir(config.data, { recursive: true });
-  const { metadata, controlPlane, accessLog, runLogs } = await openMetadataStores({
+  const {
+    metadata,
+    controlPlane,
+    accessLog,
+    runLogs,
+    scanner: scannerStore,
+  } = await openMetadataStores({
     metadataUrl: config.metadataUrl,
     sqlitePath: join(config.data, 'metadata.db'),
   });
@@ -124,6 +133,29 @@ export async function createPlatform(
       () => false,
     ),
   );
+  const scanner = new VulnerabilityScanner({
+    environment: services,
+    identity,
+    store: scannerStore,
+    database: new VulnerabilityDatabase(scannerStore),
+    logger,
+    audience: ACR_AUDIENCE,
+    databasePollSeconds: config.scannerDatabasePollSeconds,
+  });
+  // Every pushed image (manifest or index) is queued for a scan; referrers (SBOMs,
+  // signatures) are not images and are left alone.
+  registry.pushes.on((event) => {
+    if (event.subject) return;
+    void scanner.enqueue(
+      {
+        registryId: event.registry.id,
+        loginServer: event.registry.loginServer,
+        repository: event.repository,
+        digest: event.digest,
+      },
+      'push',
+    );
+  });
   const tasks = new TaskService({
     controlPlane,
     runLogs,
@@ -148,6 +180,8 @@ export async function createPlatform(
     managementUrl,
     decider,
     accessLog,
+    scanner,
+    scannerStore,
     tasks,
     runLogs,
   };
@@ -165,6 +199,7 @@ export async function createPlatform(
     decider,
     management,
     services,
+    scanner,
     tasks,
     setManagementUrl(url: string) {
       endpoints.managementUrl = url;
@@ -172,6 +207,7 @@ export async function createPlatform(
       audiences.graph.splice(0, audiences.graph.length, `${url}/`);
     },
     async close() {
+      await scanner.stop();
       await tasks.close();
       await decider.auditLog.close();
       await blobs.close();

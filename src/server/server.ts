@@ -6,7 +6,7 @@
  * | listener   | serves                                                        | default           |
  * |------------|---------------------------------------------------------------|-------------------|
  * | data       | `/v2/` and `/oauth2/*` for every registry (Host picks it)     | 127.0.0.1:5000    |
- * | management | ARM API, identity service (OIDC, tokens, JWKS), Graph subset  | 127.0.0.1:8443 TLS|
+ * | management | ARM API, identity service, Graph subset, portal at `/portal/` | 127.0.0.1:8443 TLS|
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import {
 import { PUBLIC_DOOR, type Door } from '../network/index.js';
 import { ensureTlsMaterial, loadTlsFiles, trustInstructions } from '../tls/index.js';
 import { PrivateEndpointListeners } from './private-endpoints.js';
+import { portalRoutes } from './portal.js';
 import { bootstrapPlatform, listenerHosts, type BootstrapCredentials } from './bootstrap.js';
 import { createLogger, createPlatform, type Platform } from './platform.js';
 
@@ -95,7 +96,7 @@ export async function buildDataPlaneApp(
   return app;
 }
 
-/** The management listener: ARM API, identity service, Graph subset. */
+/** The management listener: ARM API, identity service, Graph subset, the web portal. */
 export async function buildManagementApp(
   platform: Platform,
   tls?: TlsOptions,
@@ -112,6 +113,7 @@ export async function buildManagementApp(
     context: platform.management,
     identityKeys: platform.identityKeys,
   });
+  await app.register(portalRoutes);
   return app;
 }
 
@@ -191,6 +193,7 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
     data.host === '0.0.0.0' ? '127.0.0.1' : data.host === '::' ? '::1' : data.host;
   platform.services.dataEndpoint = `${config.dataTls ? 'https' : 'http'}://${hostPort(serviceHost, dataPort)}`;
   if (config.dataTls && tls.caPath) platform.services.ca = await readFile(tls.caPath, 'utf8');
+  platform.scanner.start();
 
   await platform.tasks.recover();
 

@@ -13,6 +13,7 @@ import {
   REPO_ROOT,
   startServer,
   type RunningServer,
+  type StartOptions,
 } from '../support/server.js';
 
 export interface CliResult {
@@ -53,8 +54,8 @@ export interface CliSession {
   close(): Promise<void>;
 }
 
-export async function startCliSession(): Promise<CliSession> {
-  const server = await startServer();
+export async function startCliSession(options: StartOptions = {}): Promise<CliSession> {
+  const server = await startServer(options);
   const configDir = makeConfigDir();
   const env = { BREAKWATER_CONFIG_DIR: configDir, BREAKWATER_DATA: server.dataDir };
   return {

@@ -19,7 +19,8 @@ export class ArmClient {
   private readonly ca: string;
 
   constructor(
-    private readonly server: RunningServer,
+    /** Where the management listener is, its CA, and the owner: a spawned or in-process server. */
+    private readonly server: Pick<RunningServer, 'managementUrl' | 'caPath' | 'owner'>,
     private readonly clientId = server.owner.clientId,
     private readonly clientSecret = server.owner.clientSecret,
   ) {

@@ -2,7 +2,9 @@
  * @module management/routes/access
  * The owner's view of access decisions: the audit trail of a registry with filters
  * (`accessDecisions`), and `checkAccess`, which explains with the deciding code what the
- * registry would make of a source address and principal, and what to change.
+ * registry would make of a source address and principal, and what to change; and
+ * `clientAddress`, the caller's address as the server resolves it (trusted proxies included),
+ * which the portal offers as a firewall rule ("Add your client IP address").
  */
 import type { DataPrincipal } from '../../access/index.js';
 import { ArmError } from '../arm-errors.js';
@@ -51,6 +53,13 @@ export function registerAccessRoutes(router: ArmRouter, context: ManagementConte
       ...(top ? { limit: Number(top) } : {}),
     });
     return { value: records };
+  });
+
+  router.add('GET', `${BASE}/clientAddress`, async ({ caller, params, apiVersion, request }) => {
+    await authorizedRegistry(context, caller, params, apiVersion, `${REGISTRY_TYPE}/read`);
+    return {
+      ipAddress: context.decider.sourceOf(request.socket.remoteAddress, request.headers),
+    };
   });
 
   router.add('POST', `${BASE}/checkAccess`, async ({ caller, params, apiVersion, body }) => {

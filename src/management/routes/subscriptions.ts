@@ -289,6 +289,7 @@ export function registerSubscriptionRoutes(router: ArmRouter, context: Managemen
           sku: arm.sku,
           location: arm.location,
           tags: arm.tags,
+          ...(arm.identity ? { identity: arm.identity } : {}),
         });
       }
     }
@@ -304,6 +305,8 @@ export function registerSubscriptionRoutes(router: ArmRouter, context: Managemen
         type: resource.type,
         location: resource.location,
         tags: resource.tags ?? {},
+        // ARM's generic list shows a resource's managed identity (the portal's Identity blade).
+        ...(resource.identity ? { identity: resource.identity } : {}),
       });
     }
     const visible = [];

@@ -1,0 +1,93 @@
+/**
+ * The portal's shell: sign-in, then a hash route per page (`#/registries`,
+ * `#/registry/{subscription}/{group}/{name}/{blade}`), so the server only serves static files.
+ */
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { loadSession, saveSession, whenSignedOut, type Session } from './api.js';
+import { SignIn } from './pages/sign-in.js';
+import { Registries } from './pages/registries.js';
+import { RegistryBlades } from './pages/registry-blades.js';
+import './styles.css';
+
+interface Route {
+  page: 'registries' | 'registry';
+  subscription?: string;
+  group?: string;
+  name?: string;
+  blade?: string;
+}
+
+function parseHash(hash: string): Route {
+  const parts = hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+  if (parts[0] === 'registry' && parts.length >= 4) {
+    return {
+      page: 'registry',
+      subscription: parts[1]!,
+      group: parts[2]!,
+      name: parts[3]!,
+      blade: parts[4] ?? 'overview',
+    };
+  }
+  return { page: 'registries' };
+}
+
+function App() {
+  const [session, setSession] = useState<Session | undefined>(loadSession());
+  const [route, setRoute] = useState<Route>(parseHash(location.hash));
+
+  useEffect(() => {
+    const onHash = () => setRoute(parseHash(location.hash));
+    window.addEventListener('hashchange', onHash);
+    whenSignedOut(() => setSession(undefined));
+    return () => window.removeEventListener('hashchange', onHash);
+  }, []);
+
+  if (!session) {
+    return (
+      <SignIn
+        onSignedIn={(s) => {
+          saveSession(s);
+          setSession(s);
+        }}
+      />
+    );
+  }
+  return (
+    <>
+      <header class="topbar">
+        <a class="brand" href="#/registries">
+          Breakwater
+        </a>
+        <span class="who" title={`tenant ${session.tenantId}`}>
+          Signed in as <code>{session.clientId}</code>
+        </span>
+        <button
+          type="button"
+          class="link"
+          onClick={() => {
+            saveSession(undefined);
+            setSession(undefined);
+          }}
+        >
+          Sign out
+        </button>
+      </header>
+      <main id="main">
+        {route.page === 'registry' ? (
+          <RegistryBlades
+            key={`${route.subscription}/${route.group}/${route.name}`}
+            subscription={route.subscription!}
+            group={route.group!}
+            name={route.name!}
+            blade={route.blade!}
+          />
+        ) : (
+          <Registries />
+        )}
+      </main>
+    </>
+  );
+}
+
+render(<App />, document.getElementById('app')!);
