@@ -5,7 +5,6 @@ export { KyselyControlPlaneStore } from './kysely-control-plane-store.js';
 export { KyselyMetadataStore } from './kysely-metadata-store.js';
 export type { MetadataStores, MetadataStores as SqliteStores } from './stores.js';
 export { openSqliteMetadataStore, openSqliteStores } from './sqlite.js';
-export { openPostgresMetadataStore, openPostgresStores } from './postgres.js';
 export { isPostgresUrl, openMetadataStores } from './open-stores.js';
 export { AccessLogStore, type AccessQuery, type AccessRecord } from './access-log-store.js';
 export {

@@ -3,7 +3,6 @@
  * Picks the metadata engine from the `metadataUrl` setting: empty = the embedded SQLite file,
  * `postgres://` / `postgresql://` = a shared PostgreSQL database.
  */
-import { openPostgresStores } from './postgres.js';
 import { openSqliteStores } from './sqlite.js';
 import type { MetadataStores } from './stores.js';
 
@@ -16,6 +15,10 @@ export async function openMetadataStores(options: {
   sqlitePath: string;
 }): Promise<MetadataStores> {
   if (!options.metadataUrl) return openSqliteStores(options.sqlitePath);
-  if (isPostgresUrl(options.metadataUrl)) return openPostgresStores(options.metadataUrl);
+  if (isPostgresUrl(options.metadataUrl)) {
+    // pg loads only when used.
+    const { openPostgresStores } = await import('./postgres.js');
+    return openPostgresStores(options.metadataUrl);
+  }
   throw new Error(`metadataUrl must be a postgres:// URL (or empty for SQLite)`);
 }
