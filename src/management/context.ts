@@ -13,8 +13,16 @@ import type {
   ScannerStore,
 } from '../metadata/index.js';
 import type { VulnerabilityScanner } from '../services/scanner/index.js';
+import type {
+  ContainerHost,
+  ImageImporter,
+  ImagePuller,
+  MlJobRunner,
+  RegistryCredential,
+} from '../services/index.js';
 import type { TaskService } from '../services/tasks/index.js';
 import type { ArmAuth } from './arm-auth.js';
+import type { AsyncOperations } from './async-operations.js';
 
 export interface ManagementContext {
   metadata: MetadataStore;
@@ -33,6 +41,19 @@ export interface ManagementContext {
   /** The vulnerability scanner and its results (scan results routes). */
   scanner?: VulnerabilityScanner;
   scannerStore?: ScannerStore;
+  /** Long-running operations (import), polled through their status and result URLs. */
+  operations: AsyncOperations;
+  /** The import service (a first-party trusted service, a client of the data plane). */
+  importer: ImageImporter;
+  /** Runs container groups' containers (pulled with the group's credential, sandboxed). */
+  containers: ContainerHost;
+  /** Runs ML command jobs (pulled with the workspace's identity, sandboxed). */
+  mlJobs: MlJobRunner;
+  /** Image pulls for resources that only pull (web apps' containers), with their identity. */
+  images: {
+    puller: ImagePuller;
+    identityCredential(resourceId: string, identity: string): RegistryCredential;
+  };
   /** The task runner and the run logs it keeps (absent where no runner runs). */
   tasks?: TaskService;
   runLogs?: RunLogStore;

@@ -1,5 +1,6 @@
 export { ArmAuth } from './arm-auth.js';
 export { ArmError, sendArmError } from './arm-errors.js';
+export { AsyncOperations, type AsyncOperation } from './async-operations.js';
 export type { ManagementContext } from './context.js';
 export { managementPlugin, type ManagementPluginOptions } from './management-plugin.js';
 export { defaultRegistryProperties, REGISTRY_TYPE, registryToArm } from './registry-resource.js';

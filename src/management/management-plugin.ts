@@ -17,6 +17,9 @@ import { registerScanRoutes } from './routes/scans.js';
 import { registerAuthorizationRoutes } from './routes/authorization.js';
 import { registerNetworkingRoutes } from './routes/networking.js';
 import { registerIdentityRoutes } from './routes/identities.js';
+import { registerImportRoutes } from './routes/import.js';
+import { registerContainerGroupRoutes } from './routes/container-groups.js';
+import { registerMlWorkspaceRoutes } from './routes/ml-workspaces.js';
 import { registerRegistryRoutes } from './routes/registries.js';
 import { registerRepositoryRoutes } from './routes/repositories.js';
 import { registerSubscriptionRoutes } from './routes/subscriptions.js';
@@ -69,6 +72,9 @@ export async function managementPlugin(
   registerAccessRoutes(router, context);
   registerScanRoutes(router, context);
   registerNetworkingRoutes(router, context);
+  registerImportRoutes(router, context);
+  registerContainerGroupRoutes(router, context);
+  registerMlWorkspaceRoutes(router, context);
   registerTaskRoutes(router, context);
 
   async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {

@@ -10,7 +10,7 @@ import { pino, type Logger } from 'pino';
 import { AccessDecider, AuditLog, RegistryTokens } from '../access/index.js';
 import type { BreakwaterConfig } from '../config/config.js';
 import { IdentityService, IdentityTokens, Sealer, SigningKeys } from '../identity/index.js';
-import { ArmAuth, type ManagementContext } from '../management/index.js';
+import { ArmAuth, AsyncOperations, type ManagementContext } from '../management/index.js';
 import {
   openMetadataStores,
   type ControlPlaneStore,
@@ -19,8 +19,14 @@ import {
 import { ClientAddressResolver } from '../network/index.js';
 import { HostResolver, OciRegistry } from '../registry/index.js';
 import { openBlobStore, type BlobStore } from '../storage/index.js';
-import { ServiceEnvironment } from '../services/index.js';
 import { VulnerabilityDatabase, VulnerabilityScanner } from '../services/scanner/index.js';
+import {
+  ContainerHost,
+  ImageImporter,
+  ImagePuller,
+  MlJobRunner,
+  ServiceEnvironment,
+} from '../services/index.js';
 import { TaskService } from '../services/tasks/index.js';
 
 /** The registry audience ACR's SDKs and the CLI ask the identity service for. */
@@ -169,6 +175,13 @@ export async function createPlatform(
     sourcesDirectory: join(config.data, 'build-sources'),
     maxTimeoutSeconds: config.taskTimeoutSeconds,
   });
+  // What the services that run images share: the data endpoint and their resource's identity.
+  const runnerOptions = {
+    environment: services,
+    identityToken: async (resourceId: string, selected: string) =>
+      (await identity.managedIdentityToken(resourceId, selected, ACR_AUDIENCE)).token,
+    timeoutMs: config.taskTimeoutSeconds * 1000,
+  };
   const management: ManagementContext = {
     metadata,
     controlPlane,
@@ -184,6 +197,27 @@ export async function createPlatform(
     scannerStore,
     tasks,
     runLogs,
+    operations: new AsyncOperations(),
+    importer: new ImageImporter(services, async () => {
+      const issued = await identity.firstPartyToken(
+        'import',
+        'Azure Container Registry Import',
+        ACR_AUDIENCE,
+      );
+      return issued.token;
+    }),
+    containers: new ContainerHost({
+      ...runnerOptions,
+      workDirectory: join(config.data, 'containers'),
+    }),
+    mlJobs: new MlJobRunner({ ...runnerOptions, workDirectory: join(config.data, 'ml-jobs') }),
+    images: {
+      puller: new ImagePuller(services),
+      identityCredential: (resourceId, selected) => ({
+        kind: 'identity',
+        token: () => runnerOptions.identityToken(resourceId, selected),
+      }),
+    },
   };
   return {
     config,

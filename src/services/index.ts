@@ -6,6 +6,42 @@
  */
 export { ServiceEnvironment } from './environment.js';
 export {
+  MlJobRunner,
+  type MlJobRunnerOptions,
+  type MlJobSpec,
+  type MlJobStatus,
+  type MlJobView,
+} from './ml-jobs.js';
+export {
+  ImagePuller,
+  ImagePullError,
+  mergeEnvironment,
+  runConfigOf,
+  unpackImage,
+  type ImageRunConfig,
+  type PulledImage,
+} from './image-pull.js';
+export {
+  ContainerHost,
+  type ContainerEvent,
+  type ContainerGroupSpec,
+  type ContainerHostOptions,
+  type ContainerSpec,
+  type ContainerView,
+  type GroupView,
+  type ImageRegistryCredential,
+} from './container-instances.js';
+export {
+  externalEndpoint,
+  ImageImporter,
+  ImportError,
+  splitImage,
+  type ImportPlan,
+  type ImportProgress,
+  type ImportResult,
+  type ImportSource,
+} from './image-import.js';
+export {
   DEFAULT_PLATFORM,
   parseChallenge,
   readAll,

@@ -205,6 +205,20 @@ export class RegistryClient {
     return response.body.pipe(new VerifyingStream(digest, this.loginServer));
   }
 
+  /** The digest a tag or digest reference points at, or undefined when there is none. */
+  async headManifest(repository: string, reference: string): Promise<string | undefined> {
+    const response = await this.send(
+      'HEAD',
+      `/v2/${repository}/manifests/${reference}`,
+      { accept: MANIFEST_ACCEPT },
+      [repository, 'pull'],
+      [200, 404],
+    );
+    response.body.resume();
+    if (response.status === 404) return undefined;
+    return String(response.headers['docker-content-digest'] ?? reference);
+  }
+
   async hasBlob(repository: string, digest: string): Promise<boolean> {
     const response = await this.send(
       'HEAD',
@@ -219,7 +233,8 @@ export class RegistryClient {
 
   /**
    * Uploads a blob unless the repository has it: POST then one PUT with the digest (the
-   * registry verifies it before publishing). `open` is called only when bytes must be sent.
+   * registry verifies it before publishing). `open` is called only when bytes must be sent; it
+   * may open another registry's blob, so an import streams from source to target.
    */
   async pushBlob(
     repository: string,

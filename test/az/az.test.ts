@@ -3,7 +3,8 @@
  * brief's commands verbatim: the cloud registered from `breakwater cloud register-command`,
  * `az login --service-principal`, `az acr show|update|network-rule add`, `az role assignment
  * create` (with the Debian client patch from ../shared/tools/az-debian-fix, see
- * ../shared/guide/az-cli-wire.md) and `az acr login --expose-token`.
+ * ../shared/guide/az-cli-wire.md), `az acr login --expose-token` and `az acr import` (from a local
+ * CNCF Distribution; az polls the import's long-running operation).
  *
  * Every az call runs in a private AZURE_CONFIG_DIR with REQUESTS_CA_BUNDLE=<server CA>, no
  * proxy, and a timeout. The login server `myregistry.azurecr.localhost` does not resolve here,
@@ -25,6 +26,13 @@ import {
 } from '../support/server.js';
 import { cli, makeConfigDir } from '../cli/cli.js';
 import { startConnectTunnel, type ConnectTunnel } from './connect-tunnel.js';
+import {
+  dataRequest,
+  digestOf,
+  DISTRIBUTION,
+  pushIndexImage,
+  startDistribution,
+} from '../services/support.js';
 
 /** The Debian role-assignment patch; CI has the same layout (`<repo>/../shared/...`). */
 const AZ_FIX = resolve(REPO_ROOT, '..', 'shared', 'tools', 'az-debian-fix');
@@ -349,4 +357,68 @@ describe.skipIf(!enabled)('the real az CLI against breakwater', () => {
       await tunnel?.close();
     }
   });
+
+  // az polls the 202's Azure-AsyncOperation URL until the copy ends (Distribution: apt
+  // docker-registry, as test/services/import.test.ts uses it).
+  it.skipIf(!existsSync(DISTRIBUTION))('az acr import from a local CNCF Distribution', async () => {
+    const distribution = await startDistribution();
+    try {
+      const pushed = await pushIndexImage(
+        (method, path, body, headers) =>
+          dataRequest(
+            { host: '127.0.0.1', port: distribution.port },
+            distribution.host,
+            method,
+            path,
+            undefined,
+            body,
+            headers,
+          ),
+        'library/hello',
+        'v1',
+        'az',
+      );
+      expectOk(
+        await az([
+          'acr',
+          'import',
+          '--name',
+          'myregistry',
+          '--source',
+          `${distribution.host}/library/hello:v1`,
+          '--image',
+          'imported/hello:v1',
+        ]),
+      );
+      const manifest = await getTls('/v2/imported/hello/manifests/v1');
+      expect(manifest.status, manifest.body).toBe(200);
+      expect(digestOf(manifest.body)).toBe(pushed.digest);
+    } finally {
+      distribution.stop();
+    }
+  });
 });
+
+/** GET on the TLS data endpoint as the bootstrap owner, trusting the server's CA. */
+function getTls(path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolveGet, reject) => {
+    const req = request(
+      `${server.url}${path}`,
+      {
+        ca: readFileSync(server.caPath),
+        headers: {
+          authorization: server.authHeader,
+          accept: 'application/vnd.oci.image.index.v1+json',
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolveGet({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../support/server.js';
-import { startCliSession, type CliSession } from './cli.js';
+import { startCliSession, type CliSession, dataRequest } from './cli.js';
 import { pushImage } from './push.js';
 
 let session: CliSession;
@@ -213,7 +213,7 @@ describe('acr token', () => {
     ]);
 
     const basic = Buffer.from(`ci-token:${password1}`).toString('base64');
-    const tags = await fetch(`${server.url}/v2/hello/tags/list`, {
+    const tags = await dataRequest(`${server.url}/v2/hello/tags/list`, {
       headers: { authorization: `Basic ${basic}` },
     });
     expect(tags.status).toBe(200);
@@ -338,7 +338,7 @@ describe('acr token', () => {
       scopeMapId: `${registryId}/scopeMaps/ci-token-scope-map`,
     });
     const basic = Buffer.from(`ci-token:${password1}`).toString('base64');
-    const refused = await fetch(`${server.url}/v2/hello/tags/list`, {
+    const refused = await dataRequest(`${server.url}/v2/hello/tags/list`, {
       headers: { authorization: `Basic ${basic}` },
     });
     expect(refused.status).toBe(401);
@@ -398,7 +398,7 @@ describe('acr token', () => {
     const old = Buffer.from(`ci-token:${password1}`).toString('base64');
     expect(
       (
-        await fetch(`${server.url}/v2/hello/tags/list`, {
+        await dataRequest(`${server.url}/v2/hello/tags/list`, {
           headers: { authorization: `Basic ${old}` },
         })
       ).status,
@@ -406,7 +406,7 @@ describe('acr token', () => {
     const fresh = Buffer.from(`ci-token:${generated.passwords[0]!.value}`).toString('base64');
     expect(
       (
-        await fetch(`${server.url}/v2/hello/tags/list`, {
+        await dataRequest(`${server.url}/v2/hello/tags/list`, {
           headers: { authorization: `Basic ${fresh}` },
         })
       ).status,

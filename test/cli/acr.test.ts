@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../support/server.js';
-import { cli, makeConfigDir, startCliSession, type CliSession } from './cli.js';
+import { cli, makeConfigDir, startCliSession, type CliSession, dataRequest } from './cli.js';
 
 let session: CliSession;
 let server: RunningServer;
@@ -394,7 +394,7 @@ describe('acr login and check-health', () => {
     const basic = Buffer.from(`00000000-0000-0000-0000-000000000000:${accessToken}`).toString(
       'base64',
     );
-    const catalog = await fetch(`${server.url}/v2/_catalog`, {
+    const catalog = await dataRequest(`${server.url}/v2/_catalog`, {
       headers: { authorization: `Basic ${basic}` },
     });
     expect(catalog.status).toBe(200);

@@ -3,6 +3,7 @@
  * Runs the compiled `breakwater` CLI as a user would (a child process), with its own config
  * directory, and returns what it printed and its exit code.
  */
+import { request as httpRequest } from 'node:http';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -69,4 +70,40 @@ export async function startCliSession(options: StartOptions = {}): Promise<CliSe
       rmSync(configDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * One plain HTTP request on a fresh connection. The CLI suites block the event loop in
+ * `spawnSync` for seconds at a time; a pooled keep-alive socket (as `fetch` keeps) can be
+ * closed by the server meanwhile without the client noticing, and its next use fails with
+ * "other side closed". A new connection per request cannot go stale.
+ */
+export function dataRequest(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: Buffer | string } = {},
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const body = init.body === undefined ? undefined : Buffer.from(init.body);
+    const request = httpRequest(
+      url,
+      {
+        method: init.method ?? 'GET',
+        agent: false,
+        headers: {
+          ...init.headers,
+          ...(body ? { 'content-length': String(body.length) } : {}),
+        },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString() }),
+        );
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
 }

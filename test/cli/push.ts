@@ -5,13 +5,14 @@
  */
 import { createHash } from 'node:crypto';
 import type { RunningServer } from '../support/server.js';
+import { dataRequest } from './cli.js';
 
 const sha256 = (bytes: Buffer | string) =>
   `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
 async function pushBlob(server: RunningServer, repository: string, bytes: Buffer): Promise<string> {
   const digest = sha256(bytes);
-  const response = await fetch(
+  const response = await dataRequest(
     `${server.url}/v2/${repository}/blobs/uploads/?digest=${encodeURIComponent(digest)}`,
     {
       method: 'POST',
@@ -50,7 +51,7 @@ export async function pushImage(
       },
     ],
   });
-  const response = await fetch(`${server.url}/v2/${repository}/manifests/${tag}`, {
+  const response = await dataRequest(`${server.url}/v2/${repository}/manifests/${tag}`, {
     method: 'PUT',
     headers: {
       authorization: server.authHeader,

@@ -646,14 +646,16 @@ describe('managed identities', () => {
     clientId = properties.clientId;
     expect(clientId).toMatch(/^[0-9a-f-]{36}$/);
 
-    groupResource = `${groupId(app())}/providers/Microsoft.ContainerInstance/containerGroups/cg1`;
+    // An ML workspace as the identity host (container groups deploy images; their tests are
+    // in test/services/).
+    groupResource = `${groupId(app())}/providers/Microsoft.MachineLearningServices/workspaces/ws1`;
     const group = await app().arm({
       method: 'PUT',
       url: `${groupResource}?api-version=2023-05-01`,
       payload: {
         location: 'local',
         identity: { type: 'UserAssigned', userAssignedIdentities: { [identityId]: {} } },
-        properties: { containers: [], osType: 'Linux' },
+        properties: {},
       },
     });
     expect(group.statusCode).toBe(201);
@@ -711,11 +713,11 @@ describe('managed identities', () => {
     ).rejects.toThrow(/not assigned/);
   });
 
-  it('stops the refresh token once the identity is detached from the group', async () => {
+  it('stops the refresh token once the identity is detached from the workspace', async () => {
     const detached = await app().arm({
       method: 'PUT',
       url: `${groupResource}?api-version=2023-05-01`,
-      payload: { location: 'local', identity: { type: 'None' }, properties: { containers: [] } },
+      payload: { location: 'local', identity: { type: 'None' }, properties: {} },
     });
     expect(detached.statusCode).toBe(200);
     const response = await getManifest(app(), refreshBasic(groupRefresh), 'mi/app', 'v1');

@@ -7,6 +7,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, errorCode, type TestApp } from '../support/app.js';
+import { putIdentityOnlyGroup } from '../support/identity-host.js';
 import {
   ACR_AUDIENCE,
   assignRole,
@@ -68,6 +69,11 @@ async function hostWithIdentity(
   role?: 'AcrPull',
 ): Promise<{ id: string; principalId: string }> {
   const id = `/subscriptions/${app.owner.subscriptionId}/resourceGroups/breakwater/providers/${type}/${name}`;
+  if (type === 'Microsoft.ContainerInstance/containerGroups') {
+    const principalId = await putIdentityOnlyGroup(app.platform, id);
+    if (role) await assignRole(app, registryId(app), principalId, role);
+    return { id, principalId };
+  }
   const created = await app.arm({
     method: 'PUT',
     url: `${id}?${GROUP_API}`,

@@ -7,6 +7,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { putIdentityOnlyGroup } from '../support/identity-host.js';
 import { portalDirectory } from '../../src/server/portal.js';
 import { makeImage, OCI_MANIFEST } from '../support/app.js';
 import {
@@ -136,13 +137,8 @@ describe('repositories, usage and the client address through the management API'
 
   it("shows resources' managed identities in the subscription's resource list", async () => {
     const groupId = `/subscriptions/${app().owner.subscriptionId}/resourceGroups/breakwater/providers/Microsoft.ContainerInstance/containerGroups/listed`;
-    const created = await app().arm({
-      method: 'PUT',
-      url: `${groupId}?api-version=2023-05-01`,
-      payload: { location: 'local', identity: { type: 'SystemAssigned' }, properties: {} },
-    });
-    expect(created.statusCode).toBe(201);
-    const principalId = json<{ identity: { principalId: string } }>(created).identity.principalId;
+    // A group's PUT deploys its images; here only its identity matters.
+    const principalId = await putIdentityOnlyGroup(app().platform, groupId);
     const listed = await app().arm({
       method: 'GET',
       url: `/subscriptions/${app().owner.subscriptionId}/resources?api-version=2022-12-01`,

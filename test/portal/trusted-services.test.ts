@@ -16,6 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '../../src/config/config.js';
 import { startBreakwater, type RunningBreakwater } from '../../src/server/server.js';
 import { ArmClient } from '../support/arm-client.js';
+import { putIdentityOnlyGroup } from '../support/identity-host.js';
 import {
   chromiumAvailable,
   openBlade,
@@ -60,12 +61,8 @@ describe.skipIf(!available)('portal: the trusted-services checkbox', () => {
     await pushTinyImage(dataUrl, ownerAuth, 'apps/web', 'v1');
 
     groupId = `/subscriptions/${owner.subscriptionId}/resourceGroups/breakwater/providers/Microsoft.ContainerInstance/containerGroups/portal-group`;
-    const created = await armClient.arm('PUT', `${groupId}?api-version=2023-05-01`, {
-      location: 'local',
-      identity: { type: 'SystemAssigned' },
-      properties: {},
-    });
-    expect(created.status).toBe(201);
+    // A group's PUT deploys its images; here only its identity matters.
+    await putIdentityOnlyGroup(running.platform, groupId);
 
     browser = await openBrowser();
     await signIn(browser.page, running.managementUrl, owner.clientId, owner.clientSecret);

@@ -12,6 +12,7 @@ export interface ArmResponse {
   status: number;
   body: unknown;
   text: string;
+  headers: Record<string, string | string[] | undefined>;
 }
 
 export class ArmClient {
@@ -61,7 +62,7 @@ export class ArmClient {
             } catch {
               // not JSON
             }
-            resolve({ status: res.statusCode ?? 0, body: parsed, text });
+            resolve({ status: res.statusCode ?? 0, body: parsed, text, headers: res.headers });
           });
         },
       );

@@ -2,9 +2,9 @@
  * @module management/routes/identities
  * User-assigned managed identities (`Microsoft.ManagedIdentity/userAssignedIdentities`), and the
  * resource records of the types that host managed identities before their own services exist:
- * container groups, ML workspaces and web apps. Each can hold a system- and/or user-assigned
- * identity; their behaviour (deploying, running) arrives with their own services. Registry tasks
- * are in tasks.ts.
+ * web apps (never a trusted service: they only pull their container image). Each can hold a
+ * system- and/or user-assigned identity. Container groups and ML workspaces have their own
+ * modules; registry tasks are in tasks.ts.
  */
 import { randomUUID } from 'node:crypto';
 import { ArmError } from '../arm-errors.js';
@@ -15,13 +15,11 @@ import { resourceId } from '../resource-id.js';
 import { registerResourceDelete, registerResourceReads, writeResource } from './resource-reads.js';
 import { requireResourceGroup, resourceToArm } from './subscriptions.js';
 import { isObject } from '../../core/json.js';
+import type { ResourceRecord } from '../../metadata/index.js';
+import { ImagePullError } from '../../services/index.js';
 
 /** Resource types that host managed identities, with the provider path of each. */
-export const IDENTITY_HOST_TYPES = [
-  'Microsoft.ContainerInstance/containerGroups',
-  'Microsoft.MachineLearningServices/workspaces',
-  'Microsoft.Web/sites',
-] as const;
+export const IDENTITY_HOST_TYPES = ['Microsoft.Web/sites'] as const;
 
 const RESOURCE_NAME = /^[a-zA-Z0-9][-\w.]{0,126}[a-zA-Z0-9_]$|^[a-zA-Z0-9]$/;
 
@@ -116,8 +114,55 @@ export function registerIdentityRoutes(router: ArmRouter, context: ManagementCon
         },
       });
       reply.code(existing ? 200 : 201);
-      return resourceToArm(resource);
+      return resourceToArm(await pullSiteContainer(context, resource));
     });
     registerResourceDelete(router, context, type);
   }
+}
+
+/**
+ * A web app running a container (`siteConfig.linuxFxVersion` `DOCKER|<image>`) with
+ * `acrUseManagedIdentityCreds` pulls its image with its managed identity (`acrUserManagedIdentityID`
+ * names a user-assigned one), as App Service does, through the data endpoint. The outcome is
+ * recorded in `properties.containerStatus` (Pulled, or ImagePullFailure with the registry's
+ * answer). Web apps are not trusted services: a network-restricted registry refuses them.
+ */
+async function pullSiteContainer(
+  context: ManagementContext,
+  site: ResourceRecord,
+): Promise<ResourceRecord> {
+  if (site.type.toLowerCase() !== 'microsoft.web/sites') return site;
+  const config = isObject(site.properties.siteConfig) ? site.properties.siteConfig : {};
+  const fx = String(config.linuxFxVersion ?? '');
+  if (!/^docker\|/i.test(fx) || config.acrUseManagedIdentityCreds !== true) return site;
+  const image = fx.slice('DOCKER|'.length);
+  const identity =
+    typeof config.acrUserManagedIdentityID === 'string' && config.acrUserManagedIdentityID
+      ? config.acrUserManagedIdentityID
+      : 'system';
+  let containerStatus: Record<string, unknown>;
+  try {
+    await context.images.puller.resolve(
+      image,
+      context.images.identityCredential(site.id, identity),
+    );
+    containerStatus = { image, state: 'Pulled', message: `Successfully pulled image "${image}"` };
+  } catch (error) {
+    // A missing identity fails the pull as a registry refusal does: the site cannot start.
+    const why =
+      error instanceof ImagePullError
+        ? error.registryError.describe()
+        : error instanceof Error
+          ? error.message
+          : String(error);
+    containerStatus = {
+      image,
+      state: 'ImagePullFailure',
+      message: `Failed to pull image "${image}": ${why}`,
+    };
+  }
+  return context.controlPlane.putResource({
+    ...site,
+    properties: { ...site.properties, containerStatus },
+  });
 }
