@@ -35,6 +35,8 @@ interface ServeOptions {
   serviceSourceAddress?: string;
   config?: string;
   logLevel?: string;
+  metadataUrl?: string;
+  storage?: string;
 }
 
 program
@@ -72,6 +74,18 @@ program
   )
   .addOption(
     new Option(
+      '--metadata-url <url>',
+      'shared PostgreSQL metadata, postgres://user:pass@host/db; default the SQLite file under --data (env BREAKWATER_METADATA_URL)',
+    ),
+  )
+  .addOption(
+    new Option(
+      '--storage <url>',
+      'shared blob storage, azure://<container> (connection string in env BREAKWATER_STORAGE_CONNECTION_STRING) or s3://<bucket> (AWS credentials from the usual AWS_* environment); default files under --data (env BREAKWATER_STORAGE)',
+    ),
+  )
+  .addOption(
+    new Option(
       '--service-source-address <address>',
       "source address of the platform's own services (env BREAKWATER_SERVICE_SOURCE_ADDRESS)",
     ),
@@ -101,6 +115,8 @@ program
         serviceSourceAddress: options.serviceSourceAddress,
         config: options.config,
         logLevel: options.logLevel,
+        metadataUrl: options.metadataUrl,
+        storage: options.storage,
       },
     });
     const running = await startBreakwater(config);

@@ -40,6 +40,13 @@ describe('loadConfig', () => {
     [{ maxManifestBytes: -5 }, "'maxManifestBytes' must be a positive number"],
     [{ logLevel: 'loud' }, "'logLevel' must be one of"],
     [{ listen: 'nonsense' }, "listen address 'nonsense' must be HOST:PORT"],
+    [{ metadataUrl: 'mysql://db/x' }, "'metadataUrl' must be a postgres:// URL"],
+    [{ advertisedHosts: ['lb.example'] }, "listen address 'lb.example' must be HOST:PORT"],
+    [{ storage: 'ftp://x' }, "'storage' must be azure://<container> or s3://<bucket>"],
+    [{ storage: 's3://No_Such' }, 'is not a valid S3 bucket name'],
+    [{ storage: 's3://blobs', s3Endpoint: 'localhost:9000' }, "'s3Endpoint' must be an http"],
+    [{ storage: 'azure://Bad_Name' }, 'is not a valid Azure container name'],
+    [{ storage: 'azure://blobs' }, "needs 'storageConnectionString'"],
     ['{not json', 'is not valid JSON'],
     ['[]', 'must hold a JSON object'],
   ])('refuses %j naming the problem', (content, message) => {

@@ -21,6 +21,13 @@ export interface BreakwaterConfig {
   maxManifestBytes: number;
   /** Upload sessions untouched for this long are discarded. */
   uploadExpiryHours: number;
+  /** Garbage collection runs this often (and once at start). */
+  gcIntervalMinutes: number;
+  /**
+   * Blobs pushed, mounted or claimed this recently are never collected, even unreferenced: the
+   * time a client may take between pushing layers and pushing their manifest.
+   */
+  gcGraceMinutes: number;
   /** Access decisions are kept this long in the store the API lists (the JSONL file is kept). */
   auditRetentionDays: number;
   /** Management listener (ARM API, identity service), HTTPS, `HOST:PORT`. */
@@ -56,6 +63,27 @@ export interface BreakwaterConfig {
   rateLimitRequests: number;
   rateLimitWindowSeconds: number;
   /**
+   * More `HOST:PORT` names clients reach the data endpoint by (a load balancer in front of the
+   * replicas): the default registry answers on them as on the listener's own address.
+   */
+  advertisedHosts: string[];
+  /**
+   * Where metadata lives: empty = the embedded SQLite file under `data`; `postgres://...` = a
+   * PostgreSQL database shared by every replica.
+   */
+  metadataUrl: string;
+  /**
+   * Where blobs live: empty = files under `data`; `azure://<container>` = a container in Azure
+   * Blob Storage (or Azurite) shared by every replica, reached with `storageConnectionString`.
+   */
+  storage: string;
+  /** Azure Storage connection string for `azure://` storage (keep it in the environment). */
+  storageConnectionString: string;
+  /** For `s3://` storage: an S3-compatible service's URL; empty = AWS S3. */
+  s3Endpoint: string;
+  /** For `s3://` storage: the bucket's region. */
+  s3Region: string;
+  /**
    * The source address the platform's own services (tasks, import, scanning, container
    * instances, ML) connect from when they reach a registry's data endpoint; empty = the
    * operating system's choice. Firewall rules judge them by it, like any client.
@@ -75,6 +103,8 @@ export const DEFAULT_CONFIG: BreakwaterConfig = {
   maxManifestBytes: 4 * 1024 * 1024,
   uploadExpiryHours: 24,
   auditRetentionDays: 30,
+  gcIntervalMinutes: 60,
+  gcGraceMinutes: 24 * 60,
   managementListen: '127.0.0.1:8443',
   managementUrl: '',
   tlsCert: '',
@@ -88,12 +118,18 @@ export const DEFAULT_CONFIG: BreakwaterConfig = {
   // Generous: 10,000 requests a second from one address, sustained.
   rateLimitRequests: 100_000,
   rateLimitWindowSeconds: 10,
+  advertisedHosts: [],
+  metadataUrl: '',
+  storage: '',
+  storageConnectionString: '',
+  s3Endpoint: '',
+  s3Region: 'us-east-1',
   serviceSourceAddress: '',
   taskTimeoutSeconds: 3600,
   scannerDatabasePollSeconds: 60,
 };
 
-type Kind = 'string' | 'optionalString' | 'number' | 'logLevel' | 'boolean' | 'list';
+type Kind = 'string' | 'optionalString' | 'number' | 'logLevel' | 'boolean' | 'list' | 'hostList';
 
 /** Every setting: its type and environment variable. The file uses the same keys. */
 const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
@@ -104,6 +140,8 @@ const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
   maxManifestBytes: { kind: 'number', env: 'BREAKWATER_MAX_MANIFEST_BYTES' },
   uploadExpiryHours: { kind: 'number', env: 'BREAKWATER_UPLOAD_EXPIRY_HOURS' },
   auditRetentionDays: { kind: 'number', env: 'BREAKWATER_AUDIT_RETENTION_DAYS' },
+  gcIntervalMinutes: { kind: 'number', env: 'BREAKWATER_GC_INTERVAL_MINUTES' },
+  gcGraceMinutes: { kind: 'number', env: 'BREAKWATER_GC_GRACE_MINUTES' },
   managementListen: { kind: 'string', env: 'BREAKWATER_MANAGEMENT_LISTEN' },
   managementUrl: { kind: 'optionalString', env: 'BREAKWATER_MANAGEMENT_URL' },
   tlsCert: { kind: 'optionalString', env: 'BREAKWATER_TLS_CERT' },
@@ -116,6 +154,15 @@ const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
   headersTimeoutSeconds: { kind: 'number', env: 'BREAKWATER_HEADERS_TIMEOUT_SECONDS' },
   rateLimitRequests: { kind: 'number', env: 'BREAKWATER_RATE_LIMIT_REQUESTS' },
   rateLimitWindowSeconds: { kind: 'number', env: 'BREAKWATER_RATE_LIMIT_WINDOW_SECONDS' },
+  advertisedHosts: { kind: 'hostList', env: 'BREAKWATER_ADVERTISED_HOSTS' },
+  metadataUrl: { kind: 'optionalString', env: 'BREAKWATER_METADATA_URL' },
+  storage: { kind: 'optionalString', env: 'BREAKWATER_STORAGE' },
+  storageConnectionString: {
+    kind: 'optionalString',
+    env: 'BREAKWATER_STORAGE_CONNECTION_STRING',
+  },
+  s3Endpoint: { kind: 'optionalString', env: 'BREAKWATER_S3_ENDPOINT' },
+  s3Region: { kind: 'string', env: 'BREAKWATER_S3_REGION' },
   serviceSourceAddress: { kind: 'optionalString', env: 'BREAKWATER_SERVICE_SOURCE_ADDRESS' },
   taskTimeoutSeconds: { kind: 'number', env: 'BREAKWATER_TASK_TIMEOUT_SECONDS' },
   scannerDatabasePollSeconds: { kind: 'number', env: 'BREAKWATER_SCANNER_DATABASE_POLL_SECONDS' },
@@ -145,7 +192,7 @@ function coerce(key: string, kind: Kind, value: unknown, source: string): unknow
     }
     return number;
   }
-  if (kind === 'list') {
+  if (kind === 'list' || kind === 'hostList') {
     // A JSON array in files; comma-separated in the environment and on the command line.
     const items = Array.isArray(value)
       ? value
@@ -156,6 +203,10 @@ function coerce(key: string, kind: Kind, value: unknown, source: string): unknow
       throw new ConfigError(`${source}: '${key}' must be a list of strings`);
     }
     const list = items.map((item: string) => item.trim()).filter(Boolean);
+    if (kind === 'hostList') {
+      for (const item of list) parseListenAddress(item);
+      return list;
+    }
     for (const item of list) {
       if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(item)) {
         throw new ConfigError(
@@ -242,6 +293,10 @@ export function loadConfig({
   const result = config as unknown as BreakwaterConfig;
   parseListenAddress(result.listen);
   parseListenAddress(result.managementListen);
+  if (result.metadataUrl && !/^postgres(ql)?:\/\//i.test(result.metadataUrl)) {
+    throw new ConfigError(`'metadataUrl' must be a postgres:// URL, or empty for SQLite`);
+  }
+  checkStorage(result);
   if (Boolean(result.tlsCert) !== Boolean(result.tlsKey)) {
     throw new ConfigError('tlsCert and tlsKey must be given together');
   }
@@ -251,6 +306,38 @@ export function loadConfig({
     data: resolve(result.data),
     managementUrl: result.managementUrl.replace(/\/+$/, ''),
   };
+}
+
+/** Azure container names: 3-63 lowercase letters, digits and single hyphens. */
+const AZURE_CONTAINER = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
+
+/** S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens. */
+const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+function checkStorage(config: BreakwaterConfig): void {
+  if (!config.storage) return;
+  const s3 = /^s3:\/\/(.*)$/.exec(config.storage);
+  if (s3) {
+    if (!S3_BUCKET.test(s3[1]!)) {
+      throw new ConfigError(`'storage' bucket '${s3[1]}' is not a valid S3 bucket name`);
+    }
+    if (config.s3Endpoint && !/^https?:\/\//.test(config.s3Endpoint)) {
+      throw new ConfigError(`'s3Endpoint' must be an http:// or https:// URL`);
+    }
+    return;
+  }
+  const azure = /^azure:\/\/(.*)$/.exec(config.storage);
+  if (!azure) {
+    throw new ConfigError(
+      `'storage' must be azure://<container> or s3://<bucket>, or empty for the data directory`,
+    );
+  }
+  if (!AZURE_CONTAINER.test(azure[1]!)) {
+    throw new ConfigError(`'storage' container '${azure[1]}' is not a valid Azure container name`);
+  }
+  if (!config.storageConnectionString) {
+    throw new ConfigError(`'storage' ${config.storage} needs 'storageConnectionString'`);
+  }
 }
 
 export interface ListenAddress {

@@ -1,9 +1,10 @@
 /**
  * @module metadata/kysely-metadata-store
- * MetadataStore over Kysely: the same queries serve SQLite and PostgreSQL.
+ * MetadataStore over Kysely: the same queries serve SQLite and PostgreSQL (`dialect` only adds
+ * row locks where PostgreSQL's concurrent writers need them).
  */
 import { randomUUID } from 'node:crypto';
-import { Migrator, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
+import { Migrator, sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
 import { ALL_ENABLED } from './metadata-store.js';
 import type {
   AttributeTarget,
@@ -23,8 +24,14 @@ import type {
   TagRecord,
   UploadRecord,
 } from './metadata-store.js';
-import { migrationProvider } from './migrations.js';
+import { migrationProvider, type SqlDialect } from './migrations.js';
 import type { Database, RegistriesTable } from './schema.js';
+
+/**
+ * PostgreSQL advisory lock between garbage collection (exclusive) and what makes content
+ * reachable: manifest pushes, upload publishes, mounts and upload claims (shared).
+ */
+const COLLECTION_LOCK = 0x42776763;
 
 /** Keeps IN (...) lists under every dialect's bound-parameter limit. */
 const IN_LIST_CHUNK = 500;
@@ -45,7 +52,10 @@ export class KyselyMetadataStore implements MetadataStore {
   /** Parsed registry records by id; valid while their `updatedAt` matches the row's. */
   private readonly registryCache = new Map<string, RegistryRecord>();
 
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    readonly dialect: SqlDialect = 'sqlite',
+  ) {}
 
   /** The shared Kysely instance, for the other stores over the same database. */
   get database(): Kysely<Database> {
@@ -54,12 +64,26 @@ export class KyselyMetadataStore implements MetadataStore {
 
   /** Brings the schema up to date; safe to run on every start. */
   async migrate(): Promise<void> {
-    const migrator = new Migrator({ db: this.db, provider: migrationProvider });
+    // On PostgreSQL Kysely takes an advisory lock, so replicas starting together migrate once.
+    const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.dialect) });
     const { error, results } = await migrator.migrateToLatest();
     const failed = results?.find((r) => r.status === 'Error');
     if (error || failed) {
       throw new Error(`metadata migration ${failed?.migrationName ?? ''} failed`, { cause: error });
     }
+  }
+
+  /**
+   * Takes the collection lock for the rest of the transaction. SQLite needs none: its one
+   * connection runs one transaction at a time.
+   */
+  private async collectionLock(trx: Transaction<Database>, mode: 'shared' | 'exclusive') {
+    if (this.dialect !== 'postgres') return;
+    const lock =
+      mode === 'shared'
+        ? sql`select pg_advisory_xact_lock_shared(${sql.lit(COLLECTION_LOCK)})`
+        : sql`select pg_advisory_xact_lock(${sql.lit(COLLECTION_LOCK)})`;
+    await lock.execute(trx);
   }
 
   // Registries
@@ -168,6 +192,9 @@ export class KyselyMetadataStore implements MetadataStore {
         .selectFrom('registries')
         .selectAll()
         .where('id', '=', id)
+        // SQLite runs one writer at a time; on PostgreSQL the row lock keeps two replicas'
+        // read-modify-write from losing one of the changes.
+        .$if(this.dialect === 'postgres', (q) => q.forUpdate())
         .executeTakeFirst();
       if (!row) return false;
       // Inside the transaction, read through it: SQLite has one connection.
@@ -327,6 +354,7 @@ export class KyselyMetadataStore implements MetadataStore {
     uploadId: string,
   ): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
+      await this.collectionLock(trx, 'shared');
       const timestamp = now();
       await trx
         .insertInto('blobs')
@@ -334,23 +362,36 @@ export class KyselyMetadataStore implements MetadataStore {
         .onConflict((oc) => oc.doNothing())
         .execute();
       await this.ensureRepository(trx, registryId, repository);
-      await trx
-        .insertInto('repository_blobs')
-        .values({ registry_id: registryId, repository, digest, created_at: timestamp })
-        .onConflict((oc) => oc.doNothing())
-        .execute();
+      await this.freshLink(trx, registryId, repository, digest, timestamp);
       await trx.deleteFrom('uploads').where('id', '=', uploadId).execute();
     });
   }
 
+  /**
+   * Links a blob, or renews an existing link's time: a blob pushed again is as new as its
+   * latest push, so collection's grace period protects it until its manifest arrives.
+   */
+  private async freshLink(
+    trx: Transaction<Database>,
+    registryId: string,
+    repository: string,
+    digest: string,
+    timestamp: string,
+  ): Promise<void> {
+    await trx
+      .insertInto('repository_blobs')
+      .values({ registry_id: registryId, repository, digest, created_at: timestamp })
+      .onConflict((oc) =>
+        oc.columns(['registry_id', 'repository', 'digest']).doUpdateSet({ created_at: timestamp }),
+      )
+      .execute();
+  }
+
   async linkBlob(registryId: string, repository: string, digest: string): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
+      await this.collectionLock(trx, 'shared');
       await this.ensureRepository(trx, registryId, repository);
-      await trx
-        .insertInto('repository_blobs')
-        .values({ registry_id: registryId, repository, digest, created_at: now() })
-        .onConflict((oc) => oc.doNothing())
-        .execute();
+      await this.freshLink(trx, registryId, repository, digest, now());
     });
   }
 
@@ -399,6 +440,7 @@ export class KyselyMetadataStore implements MetadataStore {
     manifest: NewManifest,
   ): Promise<MissingReferences | undefined> {
     return this.db.transaction().execute(async (trx) => {
+      await this.collectionLock(trx, 'shared');
       const missingBlobs = await this.missing(
         trx,
         'repository_blobs',
@@ -546,35 +588,43 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async deleteManifest(registryId: string, repository: string, digest: string): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
-      const scope = { registry_id: registryId, repository } as const;
-      const result = await trx
-        .deleteFrom('manifests')
-        .where('registry_id', '=', scope.registry_id)
-        .where('repository', '=', scope.repository)
-        .where('digest', '=', digest)
-        .executeTakeFirst();
-      if (Number(result.numDeletedRows) === 0) return false;
-      await trx
-        .deleteFrom('tags')
-        .where('registry_id', '=', registryId)
-        .where('repository', '=', repository)
-        .where('digest', '=', digest)
-        .execute();
-      await trx
-        .deleteFrom('manifest_blobs')
-        .where('registry_id', '=', registryId)
-        .where('repository', '=', repository)
-        .where('manifest_digest', '=', digest)
-        .execute();
-      await trx
-        .deleteFrom('manifest_children')
-        .where('registry_id', '=', registryId)
-        .where('repository', '=', repository)
-        .where('manifest_digest', '=', digest)
-        .execute();
-      return true;
-    });
+    return this.db
+      .transaction()
+      .execute((trx) => this.deleteManifestRows(trx, registryId, repository, digest));
+  }
+
+  private async deleteManifestRows(
+    trx: Transaction<Database>,
+    registryId: string,
+    repository: string,
+    digest: string,
+  ): Promise<boolean> {
+    const result = await trx
+      .deleteFrom('manifests')
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    if (Number(result.numDeletedRows) === 0) return false;
+    await trx
+      .deleteFrom('tags')
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .where('digest', '=', digest)
+      .execute();
+    await trx
+      .deleteFrom('manifest_blobs')
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .where('manifest_digest', '=', digest)
+      .execute();
+    await trx
+      .deleteFrom('manifest_children')
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .where('manifest_digest', '=', digest)
+      .execute();
+    return true;
   }
 
   async deleteTag(registryId: string, repository: string, tag: string): Promise<boolean> {
@@ -748,7 +798,10 @@ export class KyselyMetadataStore implements MetadataStore {
     change: Partial<ChangeableAttributes>,
   ): Promise<ChangeableAttributes | undefined> {
     return this.db.transaction().execute(async (trx) => {
-      const row = await this.attributeQuery(trx, registryId, repository, target).executeTakeFirst();
+      const row = await this.attributeQuery(trx, registryId, repository, target)
+        // Locked like updateRegistry's read: concurrent changes apply one after the other.
+        .$if(this.dialect === 'postgres', (q) => q.forUpdate())
+        .executeTakeFirst();
       if (!row) return undefined;
       const next = { ...parseAttributes(row.attributes), ...change };
       const text = serializeAttributes(next);
@@ -889,6 +942,7 @@ export class KyselyMetadataStore implements MetadataStore {
           repository: row.repository,
           createdAt: row.created_at,
           updatedAt: row.updated_at,
+          claimedDigest: row.claimed_digest,
         }
       : undefined;
   }
@@ -910,6 +964,178 @@ export class KyselyMetadataStore implements MetadataStore {
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     }));
+  }
+
+  async claimUploadDigest(id: string, digest: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await this.collectionLock(trx, 'shared');
+      await trx
+        .updateTable('uploads')
+        .set({ claimed_digest: digest, updated_at: now() })
+        .where('id', '=', id)
+        .execute();
+    });
+  }
+
+  // Garbage collection
+
+  /** Blobs that are garbage as of `cutoff` (see MetadataStore.listGarbageBlobs). */
+  private garbageBlobs(db: Kysely<Database> | Transaction<Database>, cutoff: string) {
+    return db
+      .selectFrom('blobs')
+      .select('blobs.digest')
+      .where('blobs.created_at', '<', cutoff)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('manifest_blobs')
+              .select('manifest_blobs.blob_digest')
+              .whereRef('manifest_blobs.blob_digest', '=', 'blobs.digest'),
+          ),
+        ),
+      )
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('repository_blobs')
+              .select('repository_blobs.digest')
+              .whereRef('repository_blobs.digest', '=', 'blobs.digest')
+              .where('repository_blobs.created_at', '>=', cutoff),
+          ),
+        ),
+      )
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('uploads')
+              .select('uploads.id')
+              .whereRef('uploads.claimed_digest', '=', 'blobs.digest'),
+          ),
+        ),
+      );
+  }
+
+  async listGarbageBlobs(cutoff: string, limit: number): Promise<string[]> {
+    const rows = await this.garbageBlobs(this.db, cutoff)
+      .orderBy('blobs.digest')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => row.digest);
+  }
+
+  async collectBlob(
+    digest: string,
+    cutoff: string,
+    deleteBytes: () => Promise<void>,
+  ): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      await this.collectionLock(trx, 'exclusive');
+      const still = await this.garbageBlobs(trx, cutoff)
+        .where('blobs.digest', '=', digest)
+        .executeTakeFirst();
+      if (!still) return false;
+      // Bytes first: if deleting them fails, the rows stay and the next run tries again.
+      await deleteBytes();
+      await trx.deleteFrom('repository_blobs').where('digest', '=', digest).execute();
+      await trx.deleteFrom('blobs').where('digest', '=', digest).execute();
+      return true;
+    });
+  }
+
+  async collectOrphan(digest: string, deleteBytes: () => Promise<void>): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      await this.collectionLock(trx, 'exclusive');
+      const known = await trx
+        .selectFrom('blobs')
+        .select('digest')
+        .where('digest', '=', digest)
+        .executeTakeFirst();
+      const claimed = await trx
+        .selectFrom('uploads')
+        .select('id')
+        .where('claimed_digest', '=', digest)
+        .executeTakeFirst();
+      if (known || claimed) return false;
+      await deleteBytes();
+      return true;
+    });
+  }
+
+  private expiredUntagged(
+    db: Kysely<Database> | Transaction<Database>,
+    registryId: string,
+    cutoff: string,
+  ) {
+    const unlocked = (column: 'manifests.attributes' | 'repositories.attributes') =>
+      sql<boolean>`(${sql.ref(column)} is null or (${sql.ref(column)} not like '%"deleteEnabled":false%' and ${sql.ref(column)} not like '%"writeEnabled":false%'))`;
+    return db
+      .selectFrom('manifests')
+      .select(['manifests.repository', 'manifests.digest'])
+      .where('manifests.registry_id', '=', registryId)
+      .where('manifests.created_at', '<', cutoff)
+      .where('manifests.subject', 'is', null)
+      .where(unlocked('manifests.attributes'))
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('tags')
+              .select('tags.name')
+              .whereRef('tags.registry_id', '=', 'manifests.registry_id')
+              .whereRef('tags.repository', '=', 'manifests.repository')
+              .whereRef('tags.digest', '=', 'manifests.digest'),
+          ),
+        ),
+      )
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('manifest_children')
+              .select('manifest_children.child_digest')
+              .whereRef('manifest_children.registry_id', '=', 'manifests.registry_id')
+              .whereRef('manifest_children.repository', '=', 'manifests.repository')
+              .whereRef('manifest_children.child_digest', '=', 'manifests.digest'),
+          ),
+        ),
+      )
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('repositories')
+              .select('repositories.name')
+              .whereRef('repositories.registry_id', '=', 'manifests.registry_id')
+              .whereRef('repositories.name', '=', 'manifests.repository')
+              .where(sql<boolean>`not ${unlocked('repositories.attributes')}`),
+          ),
+        ),
+      );
+  }
+
+  async listExpiredUntaggedManifests(
+    registryId: string,
+    cutoff: string,
+  ): Promise<Array<{ repository: string; digest: string }>> {
+    const rows = await this.expiredUntagged(this.db, registryId, cutoff)
+      .orderBy('manifests.repository')
+      .orderBy('manifests.digest')
+      .execute();
+    return rows.map((row) => ({ repository: row.repository, digest: row.digest }));
+  }
+
+  async deleteExpiredUntaggedManifest(
+    registryId: string,
+    repository: string,
+    digest: string,
+    cutoff: string,
+  ): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      await this.collectionLock(trx, 'exclusive');
+      const still = await this.expiredUntagged(trx, registryId, cutoff)
+        .where('manifests.repository', '=', repository)
+        .where('manifests.digest', '=', digest)
+        .executeTakeFirst();
+      if (!still) return false;
+      return this.deleteManifestRows(trx, registryId, repository, digest);
+    });
   }
 
   async close(): Promise<void> {

@@ -68,6 +68,40 @@ export function metadataStoreContract(
       expect(second?.aliases).toContain('new-alias:1');
     });
 
+    it('applies concurrent read-modify-write changes one after another, losing none', async () => {
+      await Promise.all(
+        Array.from({ length: 8 }, () =>
+          store.updateRegistry(registry.id, (current) => ({
+            properties: {
+              ...current.properties,
+              counter: Number(current.properties.counter ?? 0) + 1,
+            },
+          })),
+        ),
+      );
+      expect((await store.getRegistryById(registry.id))?.properties.counter).toBe(8);
+      await store.linkBlob(registry.id, 'locked', digest('x'));
+      const target = { kind: 'repository' } as const;
+      await Promise.all([
+        store.updateAttributes(registry.id, 'locked', target, { writeEnabled: false }),
+        store.updateAttributes(registry.id, 'locked', target, { deleteEnabled: false }),
+        store.updateAttributes(registry.id, 'locked', target, { listEnabled: false }),
+      ]);
+      expect(await store.getAttributes(registry.id, 'locked', target)).toEqual({
+        readEnabled: true,
+        writeEnabled: false,
+        deleteEnabled: false,
+        listEnabled: false,
+      });
+    });
+
+    it('keeps sizes past 4 GiB exact, as numbers', async () => {
+      const huge = digest('huge');
+      const size = 5 * 2 ** 30 + 7;
+      await store.recordBlob(huge, size);
+      expect(await store.getBlobSize(huge)).toBe(size);
+    });
+
     it('refuses a second registry with the same name', async () => {
       await expect(
         store.createRegistry({ name: registry.name, loginServer: 'other.example.test' }),
@@ -221,6 +255,128 @@ export function metadataStoreContract(
       expect(await store.getLinkedBlob(registry.id, 'pub', blob)).toBe(42);
       expect(await store.getUpload(id)).toBeUndefined();
       await store.publishUpload(registry.id, 'pub', blob, 42, id);
+    });
+
+    /** A timestamp strictly after everything written so far, and before anything written next. */
+    async function cutoffNow(): Promise<string> {
+      await new Promise((r) => setTimeout(r, 5));
+      const cutoff = new Date().toISOString();
+      await new Promise((r) => setTimeout(r, 5));
+      return cutoff;
+    }
+
+    const manifestOf = (name: string, extra: Record<string, unknown> = {}) => ({
+      digest: digest(name),
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      content: Buffer.from(JSON.stringify({ name })),
+      blobs: [] as string[],
+      children: [] as string[],
+      ...extra,
+    });
+
+    it('collects only blobs that nothing references, links lately or has claimed', async () => {
+      const [kept, loose, fresh, claimed] = ['kept', 'loose', 'fresh', 'claimed'].map(digest);
+      for (const blob of [kept!, loose!, fresh!, claimed!]) {
+        await store.recordBlob(blob, 3);
+        await store.linkBlob(registry.id, 'gc', blob);
+      }
+      await store.putManifest(registry.id, 'gc', manifestOf('m', { blobs: [kept!], tag: 'v1' }));
+      const upload = randomUUID();
+      await store.createUpload({ id: upload, registryId: registry.id, repository: 'gc' });
+      await store.claimUploadDigest(upload, claimed!);
+      const cutoff = await cutoffNow();
+      // Pushed again after the cutoff: as new as its latest push.
+      await store.linkBlob(registry.id, 'gc', fresh!);
+
+      expect(await store.listGarbageBlobs(cutoff, 100)).toEqual([loose]);
+      const deleted: string[] = [];
+      const deleter = (blob: string) => async () => void deleted.push(blob);
+      expect(await store.collectBlob(kept!, cutoff, deleter(kept!))).toBe(false);
+      expect(await store.collectBlob(loose!, cutoff, deleter(loose!))).toBe(true);
+      expect(deleted).toEqual([loose]);
+      expect(await store.getBlobSize(loose!)).toBeUndefined();
+      expect(await store.getLinkedBlob(registry.id, 'gc', loose!)).toBeUndefined();
+      expect(await store.getLinkedBlob(registry.id, 'gc', kept!)).toBe(3);
+
+      // A claim ends with its session; then the blob is garbage like any other.
+      await store.deleteUpload(upload);
+      expect(await store.listGarbageBlobs(cutoff, 100)).toEqual([claimed]);
+
+      // Bytes without a row go, unless a row or a claim appeared.
+      const orphan = digest('orphan');
+      expect(await store.collectOrphan(kept!, deleter(kept!))).toBe(false);
+      const another = randomUUID();
+      await store.createUpload({ id: another, registryId: registry.id, repository: 'gc' });
+      await store.claimUploadDigest(another, orphan);
+      expect(await store.collectOrphan(orphan, deleter(orphan))).toBe(false);
+      await store.deleteUpload(another);
+      expect(await store.collectOrphan(orphan, deleter(orphan))).toBe(true);
+      expect(deleted).toEqual([loose, orphan]);
+    });
+
+    it('never stores a manifest over a blob while it is being collected', async () => {
+      const blob = digest('racing');
+      await store.recordBlob(blob, 3);
+      await store.linkBlob(registry.id, 'gc', blob);
+      const cutoff = await cutoffNow();
+      let release = () => {};
+      const gate = new Promise<void>((r) => (release = r));
+      let entered = () => {};
+      const deleting = new Promise<void>((r) => (entered = r));
+      const collecting = store.collectBlob(blob, cutoff, async () => {
+        entered();
+        await gate;
+      });
+      await deleting;
+      const racer = manifestOf('racer', { blobs: [blob], tag: 'r' });
+      const pushing = store.putManifest(registry.id, 'gc', racer);
+      // Give the push time to reach the store while the bytes are being deleted.
+      await new Promise((r) => setTimeout(r, 100));
+      release();
+      expect(await collecting).toBe(true);
+      expect(await pushing).toEqual({ missingBlobs: [blob], missingManifests: [] });
+      expect(await store.getManifest(registry.id, 'gc', racer.digest)).toBeUndefined();
+    });
+
+    it('expires untagged manifests that no index lists, no lock protects and are not referrers', async () => {
+      const put = async (name: string, extra: Record<string, unknown> = {}) => {
+        const manifest = manifestOf(name, extra);
+        expect(await store.putManifest(registry.id, 'ret', manifest)).toBeUndefined();
+        return manifest.digest;
+      };
+      await put('tagged', { tag: 'v1' });
+      const loose = await put('loose');
+      const child = await put('child');
+      const index = await put('index', { children: [child] });
+      const locked = await put('locked');
+      await store.updateAttributes(
+        registry.id,
+        'ret',
+        { kind: 'manifest', digest: locked },
+        {
+          deleteEnabled: false,
+        },
+      );
+      await put('referrer', { subject: loose });
+      const cutoff = await cutoffNow();
+      await put('young');
+
+      const expired = await store.listExpiredUntaggedManifests(registry.id, cutoff);
+      expect(expired).toEqual([loose, index].sort().map((d) => ({ repository: 'ret', digest: d })));
+      expect(await store.deleteExpiredUntaggedManifest(registry.id, 'ret', loose, cutoff)).toBe(
+        true,
+      );
+      expect(await store.getManifest(registry.id, 'ret', loose)).toBeUndefined();
+      // Tagged meanwhile: no longer expired.
+      await store.putManifest(
+        registry.id,
+        'ret',
+        manifestOf('index', { children: [child], tag: 'i' }),
+      );
+      expect(await store.deleteExpiredUntaggedManifest(registry.id, 'ret', index, cutoff)).toBe(
+        false,
+      );
+      expect(await store.getManifest(registry.id, 'ret', index)).toBeDefined();
     });
 
     it('keeps upload sessions', async () => {

@@ -93,6 +93,8 @@ export interface UploadRecord {
   repository: string;
   createdAt: string;
   updatedAt: string;
+  /** The digest the upload is being completed as, once claimed (see claimUploadDigest). */
+  claimedDigest?: string | null;
 }
 
 export interface Page {
@@ -261,6 +263,47 @@ export interface MetadataStore {
   touchUpload(id: string): Promise<void>;
   deleteUpload(id: string): Promise<void>;
   listUploads(): Promise<UploadRecord[]>;
+  /**
+   * Notes the digest an upload is about to publish (before the blob store is asked to), so that
+   * garbage collection keeps that content until `publishUpload` or `deleteUpload` ends the
+   * session: the store's "already have it" shortcut can then never meet bytes being deleted.
+   * Touches the session too (it replaces touchUpload on a completing request's last chunk).
+   */
+  claimUploadDigest(id: string, digest: string): Promise<void>;
+
+  // Garbage collection. Every step re-checks its target inside a transaction that excludes
+  // manifest pushes, blob publishes and mounts (on PostgreSQL an advisory lock those take
+  // shared and collection takes exclusive; SQLite runs one transaction at a time).
+  /**
+   * Up to `limit` blobs no manifest references, none of whose rows (the blob, its links) is
+   * newer than `cutoff`, and that no upload has claimed.
+   */
+  listGarbageBlobs(cutoff: string, limit: number): Promise<string[]>;
+  /**
+   * Collects one blob if it is still garbage: runs `deleteBytes` (the blob store), then forgets
+   * the blob and its links. Resolves whether it collected.
+   */
+  collectBlob(digest: string, cutoff: string, deleteBytes: () => Promise<void>): Promise<boolean>;
+  /**
+   * Bytes in the blob store with no blob row (a crash between the stores): deleted through
+   * `deleteBytes` unless a row or an upload claim appeared. Resolves whether it deleted.
+   */
+  collectOrphan(digest: string, deleteBytes: () => Promise<void>): Promise<boolean>;
+  /**
+   * Untagged manifests of the registry created before `cutoff`, which no index in their
+   * repository lists, that are not referrers (no subject) and not locked against delete.
+   */
+  listExpiredUntaggedManifests(
+    registryId: string,
+    cutoff: string,
+  ): Promise<Array<{ repository: string; digest: string }>>;
+  /** Deletes one such manifest if it still qualifies (a tag may have arrived meanwhile). */
+  deleteExpiredUntaggedManifest(
+    registryId: string,
+    repository: string,
+    digest: string,
+    cutoff: string,
+  ): Promise<boolean>;
 
   close(): Promise<void>;
 }

@@ -190,6 +190,8 @@ export interface UploadsTable {
   repository: string;
   created_at: string;
   updated_at: string;
+  /** The digest the upload is being published as (garbage collection keeps that content). */
+  claimed_digest: string | null;
 }
 
 export interface AccessLogTable {

@@ -4,31 +4,13 @@
  */
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
-import { AccessLogStore } from './access-log-store.js';
-import { RunLogStore } from './run-log-store.js';
-import { KyselyControlPlaneStore } from './kysely-control-plane-store.js';
 import { KyselyMetadataStore } from './kysely-metadata-store.js';
-import { ScannerStore } from './scanner-store.js';
 import type { Database } from './schema.js';
+import { storesOver, type MetadataStores } from './stores.js';
 
-export interface SqliteStores {
-  metadata: KyselyMetadataStore;
-  controlPlane: KyselyControlPlaneStore;
-  accessLog: AccessLogStore;
-  scanner: ScannerStore;
-  runLogs: RunLogStore;
-}
-
-/** Opens (creating and migrating) both stores over one SQLite file; `metadata.close()` closes it. */
-export async function openSqliteStores(path: string): Promise<SqliteStores> {
-  const metadata = await openSqliteMetadataStore(path);
-  return {
-    metadata,
-    controlPlane: new KyselyControlPlaneStore(metadata.database),
-    accessLog: new AccessLogStore(metadata.database),
-    scanner: new ScannerStore(metadata.database),
-    runLogs: new RunLogStore(metadata.database),
-  };
+/** Opens (creating and migrating) the stores over one SQLite file; `metadata.close()` closes it. */
+export async function openSqliteStores(path: string): Promise<MetadataStores> {
+  return storesOver(await openSqliteMetadataStore(path));
 }
 
 /** Opens (creating and migrating) the SQLite metadata store at `path` (`:memory:` for tests). */
@@ -42,6 +24,7 @@ export async function openSqliteMetadataStore(path: string): Promise<KyselyMetad
   database.pragma('busy_timeout = 5000');
   const store = new KyselyMetadataStore(
     new Kysely<Database>({ dialect: new SqliteDialect({ database }) }),
+    'sqlite',
   );
   await store.migrate();
   return store;

@@ -276,7 +276,7 @@ export async function dataPlanePlugin(
     const id = await oci.startUpload(registry, repository);
     if (digest !== null) {
       // Monolithic upload: the whole blob is this request's body.
-      await oci.appendUpload(registry, repository, id, request.raw);
+      await oci.appendUpload(registry, repository, id, request.raw, undefined, digest);
       const blob = await oci.completeUpload(registry, repository, id, digest);
       return blobCreated(reply, repository, blob.digest);
     }
@@ -332,7 +332,7 @@ export async function dataPlanePlugin(
     }
     if (hasBody(request.raw)) {
       const range = parseContentRange(request.headers['content-range']);
-      await oci.appendUpload(registry, repository, id, request.raw, range?.start);
+      await oci.appendUpload(registry, repository, id, request.raw, range?.start, digest);
     }
     const blob = await oci.completeUpload(registry, repository, id, digest);
     blobCreated(reply, repository, blob.digest);

@@ -6,3 +6,9 @@ export { sendRegistryError } from './errors.js';
 export { tokenEndpoints, type TokenEndpointOptions } from './token-endpoints.js';
 export { realmBase } from './request-facts.js';
 export { rateLimiting, type RateLimitOptions } from './rate-limit.js';
+export {
+  GarbageCollector,
+  retentionDays,
+  scheduleCollection,
+  type CollectionReport,
+} from './garbage-collector.js';

@@ -7,13 +7,18 @@
 import { PushEvents } from './push-events.js';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { digestOf, parseDigest } from '../core/digest.js';
+import { digestOf, looksLikeDigest, parseDigest } from '../core/digest.js';
 import { RegistryError } from '../core/errors.js';
 import { parseManifest } from '../core/manifest.js';
 import { MediaType } from '../core/media-types.js';
 import { Locks } from './locks.js';
 import { parseReference, type Reference } from '../core/reference.js';
-import type { ManifestRecord, MetadataStore, RegistryRecord } from '../metadata/index.js';
+import type {
+  ManifestRecord,
+  MetadataStore,
+  RegistryRecord,
+  UploadRecord,
+} from '../metadata/index.js';
 import type { BlobStore, ByteRange } from '../storage/index.js';
 
 export interface RegistryLimits {
@@ -110,6 +115,11 @@ export class OciRegistry {
     const size = await this.metadata.getLinkedBlob(registry.id, source, digest);
     if (size === undefined || !(await this.blobs.stat(digest))) return undefined;
     await this.metadata.linkBlob(registry.id, repository, digest);
+    // Garbage collection may have taken the blob since the checks above: then the client
+    // uploads it instead. After the link it is safe (a fresh link is within the grace period).
+    if ((await this.metadata.getLinkedBlob(registry.id, repository, digest)) === undefined) {
+      return undefined;
+    }
     return { digest, size };
   }
 
@@ -133,7 +143,9 @@ export class OciRegistry {
 
   /**
    * Appends a chunk. `start` is where the client says it begins (Content-Range); without one
-   * the chunk is streamed onto the end.
+   * the chunk is streamed onto the end. `completingAs`: the request completes the upload as
+   * this digest right after (monolithic POST, PUT with a body); the session is then claimed
+   * for it in the same write that would have touched it.
    */
   async appendUpload(
     registry: RegistryRecord,
@@ -141,10 +153,15 @@ export class OciRegistry {
     id: string,
     data: Readable,
     start?: number,
+    completingAs?: string,
   ): Promise<number> {
     const current = await this.uploadStatus(registry, repository, id);
     const size = await this.blobs.appendUpload(id, data, start ?? current);
-    await this.metadata.touchUpload(id);
+    if (completingAs !== undefined && looksLikeDigest(completingAs)) {
+      await this.metadata.claimUploadDigest(id, completingAs);
+    } else {
+      await this.metadata.touchUpload(id);
+    }
     return size;
   }
 
@@ -155,8 +172,13 @@ export class OciRegistry {
     id: string,
     digestValue: string,
   ): Promise<BlobHandle> {
-    await this.requireUpload(registry, repository, id);
+    const upload = await this.requireUpload(registry, repository, id);
     const digest = parseDigest(digestValue);
+    // Claimed before the blob store may answer "already published": collection then keeps
+    // those bytes until publishUpload has recorded them.
+    if (upload.claimedDigest !== digest.value) {
+      await this.metadata.claimUploadDigest(id, digest.value);
+    }
     const info = await this.blobs.commitUpload(id, digest).catch(async (error: unknown) => {
       // A digest mismatch discards the bytes; the session goes with them.
       if (error instanceof RegistryError && error.code === 'DIGEST_INVALID') {
@@ -203,11 +225,12 @@ export class OciRegistry {
     registry: RegistryRecord,
     repository: string,
     id: string,
-  ): Promise<void> {
+  ): Promise<UploadRecord> {
     const upload = await this.metadata.getUpload(id);
     if (!upload || upload.registryId !== registry.id || upload.repository !== repository) {
       throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { detail: { uuid: id } });
     }
+    return upload;
   }
 
   // Manifests

@@ -11,10 +11,14 @@ import { AccessDecider, AuditLog, RegistryTokens } from '../access/index.js';
 import type { BreakwaterConfig } from '../config/config.js';
 import { IdentityService, IdentityTokens, Sealer, SigningKeys } from '../identity/index.js';
 import { ArmAuth, AsyncOperations, type ManagementContext } from '../management/index.js';
-import { openSqliteStores, type ControlPlaneStore, type MetadataStore } from '../metadata/index.js';
+import {
+  openMetadataStores,
+  type ControlPlaneStore,
+  type MetadataStore,
+} from '../metadata/index.js';
 import { ClientAddressResolver } from '../network/index.js';
 import { HostResolver, OciRegistry } from '../registry/index.js';
-import { FilesystemBlobStore, type BlobStore } from '../storage/index.js';
+import { openBlobStore, type BlobStore } from '../storage/index.js';
 import { VulnerabilityDatabase, VulnerabilityScanner } from '../services/scanner/index.js';
 import {
   ContainerHost,
@@ -58,7 +62,8 @@ export function createLogger(config: Pick<BreakwaterConfig, 'logLevel'>): Logger
 }
 
 /**
- * Opens the embedded stores (SQLite + filesystem) and keys under the data directory.
+ * Opens the stores (the embedded SQLite + filesystem under the data directory, or the shared
+ * PostgreSQL / Azure Blob Storage the config names) and the keys under the data directory.
  * `managementUrl` is the public URL of the management listener (the identity authority); when
  * the listener binds port 0 it is set again after binding.
  */
@@ -74,8 +79,17 @@ export async function createPlatform(
     accessLog,
     runLogs,
     scanner: scannerStore,
-  } = await openSqliteStores(join(config.data, 'metadata.db'));
-  const blobs = await FilesystemBlobStore.open(join(config.data, 'storage'));
+  } = await openMetadataStores({
+    metadataUrl: config.metadataUrl,
+    sqlitePath: join(config.data, 'metadata.db'),
+  });
+  const blobs = await openBlobStore({
+    storage: config.storage,
+    connectionString: config.storageConnectionString,
+    s3Endpoint: config.s3Endpoint,
+    s3Region: config.s3Region,
+    filesystemRoot: join(config.data, 'storage'),
+  });
   const keysDirectory = join(config.data, 'keys');
   const identityKeys = await SigningKeys.open(keysDirectory, 'identity');
   const registryKeys = await SigningKeys.open(keysDirectory, 'registry');

@@ -18,6 +18,8 @@ import { managementPlugin, sendArmError } from '../management/index.js';
 import {
   dataPlanePlugin,
   rateLimiting,
+  GarbageCollector,
+  scheduleCollection,
   sendRegistryError,
   tokenEndpoints,
 } from '../registry/index.js';
@@ -155,8 +157,8 @@ export interface RunningBreakwater {
   close(): Promise<void>;
 }
 
-const HOUR = 3600_000;
 const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
 
 function boundPort(app: FastifyInstance, fallback: number): number {
   const address = app.server.address();
@@ -222,7 +224,11 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
 
   await platform.tasks.recover();
 
-  const bootstrap = await bootstrapPlatform(platform, listenerHosts(data.host, dataPort), logger);
+  const bootstrap = await bootstrapPlatform(
+    platform,
+    [...listenerHosts(data.host, dataPort), ...config.advertisedHosts],
+    logger,
+  );
   if (bootstrap) {
     // Printed once, for the person who started the server; also in <data>/bootstrap.json (0600).
     process.stderr.write(
@@ -269,6 +275,11 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
   await expireUploads();
   const janitor = setInterval(expireUploads, HOUR);
   janitor.unref();
+  const collection = scheduleCollection(
+    new GarbageCollector(platform.metadata, platform.blobs, config.gcGraceMinutes * MINUTE),
+    config.gcIntervalMinutes * MINUTE,
+    logger,
+  );
 
   // Rotated signing keys (`breakwater keys rotate`) take effect without a restart.
   const reloadKeys = () => {
@@ -306,6 +317,7 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
       clearInterval(janitor);
       clearInterval(keyReloader);
       process.off('SIGHUP', reloadKeys);
+      await collection.stop();
       await privateEndpoints.close();
       await dataPlane.close();
       await managementApp.close();

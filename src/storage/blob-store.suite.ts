@@ -69,6 +69,21 @@ export function blobStoreContract(driverName: string, openStore: () => Promise<B
       expect(await store.uploadSize(id)).toBeUndefined();
     });
 
+    it('publishes a blob larger than one transfer buffer, and only with the right digest', async () => {
+      // Past the drivers' buffers (S3's 5 MiB parts, Azure's 8 MiB blocks), in uneven chunks.
+      const bytes = randomBytes(12 * 1024 * 1024 + 123);
+      const digest = sha256(bytes);
+      const wrong = sha256(bytes.subarray(1));
+      await expect(
+        store.commitUpload(await upload(bytes, 2), parseDigest(wrong)),
+      ).rejects.toMatchObject({ code: 'DIGEST_INVALID' });
+      expect(await store.stat(wrong)).toBeUndefined();
+      expect(await store.stat(digest)).toBeUndefined();
+      await store.commitUpload(await upload(bytes, 2), parseDigest(digest));
+      expect(await store.stat(digest)).toEqual({ digest, size: bytes.length });
+      expect((await buffer(await store.read(digest))).equals(bytes)).toBe(true);
+    });
+
     it('refuses a digest mismatch and leaves nothing behind', async () => {
       const bytes = randomBytes(1000);
       const wrong = sha256(Buffer.from('something else'));
@@ -113,6 +128,21 @@ export function blobStoreContract(driverName: string, openStore: () => Promise<B
       ).rejects.toMatchObject({ code: 'RANGE_INVALID', status: 416 });
       expect(await store.uploadSize(id)).toBe(2000);
       await store.commitUpload(id, parseDigest(sha256(bytes)));
+    });
+
+    it('takes one of two chunks raced at the same offset and refuses the other whole', async () => {
+      const first = randomBytes(1000);
+      const id = await upload(first);
+      const results = await Promise.allSettled([
+        store.appendUpload(id, Readable.from([randomBytes(3000)]), 1000),
+        store.appendUpload(id, Readable.from([randomBytes(5000)]), 1000),
+      ]);
+      const won = results.filter((r) => r.status === 'fulfilled');
+      expect(won).toHaveLength(1);
+      expect(results.find((r) => r.status === 'rejected')).toMatchObject({
+        reason: { code: 'RANGE_INVALID', status: 416 },
+      });
+      expect(await store.uploadSize(id)).toBe((won[0] as PromiseFulfilledResult<number>).value);
     });
 
     it('rolls a failed chunk back so the upload can resume', async () => {

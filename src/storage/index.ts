@@ -1,2 +1,3 @@
 export type { BlobInfo, BlobStore, ByteRange } from './blob-store.js';
 export { FilesystemBlobStore } from './filesystem-blob-store.js';
+export { openBlobStore } from './open-blob-store.js';

@@ -235,6 +235,12 @@ describe('crash safety under SIGKILL', () => {
         pusher(server!.url, id, round, acked, attempted, inflight),
       );
       await new Promise((r) => setTimeout(r, 50 + Math.random() * 400));
+      // On a loaded machine a push can outlast that delay: wait (30 s at most) until this round
+      // has acknowledged an image, so every kill lands mid-push with something to verify.
+      const until = Date.now() + 30_000;
+      while (acked.length === before && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
       await server.kill();
       await Promise.all(pushers);
       server = await startServer({
