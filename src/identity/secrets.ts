@@ -12,7 +12,9 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 /** A secret in Azure's style: 40 characters, URL-safe, with a `~` marking it as a secret. */
 export function generateSecret(): string {
   const body = randomBytes(30).toString('base64url');
-  return `${body.slice(0, 3)}8Q~${body.slice(3, 39)}`;
+  // Never a leading '-' or '_': a secret starting with '-' reads as an option to CLIs (`-p -x`).
+  const lead = /^[A-Za-z0-9]/.test(body) ? body.slice(0, 3) : `Q${body.slice(1, 3)}`;
+  return `${lead}8Q~${body.slice(3, 39)}`;
 }
 
 function digest(salt: Buffer, secret: string): Buffer {

@@ -149,6 +149,33 @@ describe('repositories, usage and the client address through the management API'
     expect(group?.identity).toMatchObject({ type: 'SystemAssigned', principalId });
   });
 
+  it('reads repository contents only from an address the registry’s network rules let in', async () => {
+    const patch = (properties: Record<string, unknown>) =>
+      app().arm({
+        method: 'PATCH',
+        url: `${registryId(app())}?api-version=${REGISTRY_API}`,
+        payload: { properties },
+      });
+    expect((await patch({ publicNetworkAccess: 'Disabled' })).statusCode).toBe(200);
+    try {
+      for (const suffix of ['/repositories', '/repositories/net%2Fapp']) {
+        const refused = await app().arm({
+          method: 'GET',
+          url: url(suffix),
+          remoteAddress: '203.0.113.5',
+        });
+        expect(refused.statusCode).toBe(403);
+        expect(armError(refused).code).toBe('RegistryNetworkAccessDenied');
+        expect(armError(refused).message).toContain("Client with IP '203.0.113.5'");
+      }
+      // Settings (and usage) stay manageable: they are not registry contents.
+      const usageNow = await app().arm({ method: 'GET', url: url('/listUsages') });
+      expect(usageNow.statusCode).toBe(200);
+    } finally {
+      await patch({ publicNetworkAccess: 'Enabled', networkRuleSet: { defaultAction: 'Allow' } });
+    }
+  });
+
   it('refuses a principal without a role on the registry', async () => {
     const stranger = await newServicePrincipal(app(), 'portal-stranger');
     const token = await identityToken(app(), stranger.appId, stranger.secret, ARM_SCOPE);

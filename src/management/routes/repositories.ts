@@ -6,6 +6,8 @@
  * `repositories/{name}` (manifests with tags, sizes and referrers). A repository name with
  * slashes travels as one URL-encoded segment (`net%2Fapp`).
  */
+import type { FastifyRequest } from 'fastify';
+import type { RegistryRecord } from '../../metadata/index.js';
 import { ArmError } from '../arm-errors.js';
 import type { ArmRouter } from '../arm-router.js';
 import type { ManagementContext } from '../context.js';
@@ -45,6 +47,24 @@ function referencedBytes(content: Buffer): number {
 export function registerRepositoryRoutes(router: ArmRouter, context: ManagementContext): void {
   const { metadata } = context;
 
+  /**
+   * Repository contents are data, not settings: ACR's portal reads them through the data plane,
+   * so its firewall applies. Here they travel through the management API, so the caller's
+   * address must pass the registry's network stage as it would at the data endpoint (no
+   * trusted-service bypass: a person browsing is not a trusted service).
+   */
+  const throughNetworkRules = async (registry: RegistryRecord, request: FastifyRequest) => {
+    const source = context.decider.sourceOf(request.socket.remoteAddress, request.headers);
+    const explanation = await context.decider.explain(registry, source);
+    if (!explanation.network.allowed) {
+      throw new ArmError(
+        403,
+        'RegistryNetworkAccessDenied',
+        `Client with IP '${source}' is not allowed to read the contents of registry '${registry.name}': ${explanation.network.reason}. Refer https://aka.ms/acr/firewall to grant access.`,
+      );
+    }
+  };
+
   router.add('GET', `${BASE}/listUsages`, async ({ caller, params, apiVersion }) => {
     const registry = await authorizedRegistry(
       context,
@@ -66,7 +86,7 @@ export function registerRepositoryRoutes(router: ArmRouter, context: ManagementC
     };
   });
 
-  router.add('GET', `${BASE}/repositories`, async ({ caller, params, apiVersion }) => {
+  router.add('GET', `${BASE}/repositories`, async ({ caller, params, apiVersion, request }) => {
     const registry = await authorizedRegistry(
       context,
       caller,
@@ -74,6 +94,7 @@ export function registerRepositoryRoutes(router: ArmRouter, context: ManagementC
       apiVersion,
       `${REGISTRY_TYPE}/pull/read`,
     );
+    await throughNetworkRules(registry, request);
     const value = [];
     for (const name of await metadata.listRepositories(registry.id)) {
       const info = await metadata.getRepositoryInfo(registry.id, name);
@@ -90,53 +111,58 @@ export function registerRepositoryRoutes(router: ArmRouter, context: ManagementC
     return { value };
   });
 
-  router.add('GET', `${BASE}/repositories/:repository`, async ({ caller, params, apiVersion }) => {
-    const registry = await authorizedRegistry(
-      context,
-      caller,
-      params,
-      apiVersion,
-      `${REGISTRY_TYPE}/pull/read`,
-    );
-    const repository = params.repository!;
-    const info = await metadata.getRepositoryInfo(registry.id, repository);
-    if (!info) {
-      throw new ArmError(
-        404,
-        'RepositoryNotFound',
-        `The repository '${repository}' does not exist in registry '${params.name}'.`,
+  router.add(
+    'GET',
+    `${BASE}/repositories/:repository`,
+    async ({ caller, params, apiVersion, request }) => {
+      const registry = await authorizedRegistry(
+        context,
+        caller,
+        params,
+        apiVersion,
+        `${REGISTRY_TYPE}/pull/read`,
       );
-    }
-    const manifests = [];
-    for (const manifest of await metadata.listManifestInfos(registry.id, repository)) {
-      const record = await metadata.getManifest(registry.id, repository, manifest.digest);
-      const referrers = await metadata.listReferrers(registry.id, repository, manifest.digest);
-      manifests.push({
-        digest: manifest.digest,
-        mediaType: manifest.mediaType,
-        artifactType: manifest.artifactType,
-        tags: manifest.tags,
-        createdTime: manifest.createdAt,
-        manifestSize: manifest.size,
-        imageSize: manifest.size + (record ? referencedBytes(record.content) : 0),
-        subject: record?.subject ?? null,
-        referrers: referrers.map((r) => ({
-          digest: r.digest,
-          artifactType: r.artifactType,
-          mediaType: r.mediaType,
-          size: r.size,
-        })),
-      });
-    }
-    // Newest first, as a portal lists them.
-    manifests.reverse();
-    return {
-      name: info.name,
-      createdTime: info.createdAt,
-      lastUpdateTime: info.lastUpdateTime,
-      manifestCount: info.manifestCount,
-      tagCount: info.tagCount,
-      manifests,
-    };
-  });
+      await throughNetworkRules(registry, request);
+      const repository = params.repository!;
+      const info = await metadata.getRepositoryInfo(registry.id, repository);
+      if (!info) {
+        throw new ArmError(
+          404,
+          'RepositoryNotFound',
+          `The repository '${repository}' does not exist in registry '${params.name}'.`,
+        );
+      }
+      const manifests = [];
+      for (const manifest of await metadata.listManifestInfos(registry.id, repository)) {
+        const record = await metadata.getManifest(registry.id, repository, manifest.digest);
+        const referrers = await metadata.listReferrers(registry.id, repository, manifest.digest);
+        manifests.push({
+          digest: manifest.digest,
+          mediaType: manifest.mediaType,
+          artifactType: manifest.artifactType,
+          tags: manifest.tags,
+          createdTime: manifest.createdAt,
+          manifestSize: manifest.size,
+          imageSize: manifest.size + (record ? referencedBytes(record.content) : 0),
+          subject: record?.subject ?? null,
+          referrers: referrers.map((r) => ({
+            digest: r.digest,
+            artifactType: r.artifactType,
+            mediaType: r.mediaType,
+            size: r.size,
+          })),
+        });
+      }
+      // Newest first, as a portal lists them.
+      manifests.reverse();
+      return {
+        name: info.name,
+        createdTime: info.createdAt,
+        lastUpdateTime: info.lastUpdateTime,
+        manifestCount: info.manifestCount,
+        tagCount: info.tagCount,
+        manifests,
+      };
+    },
+  );
 }
