@@ -44,6 +44,11 @@ function bw(...args: string[]): CliResult {
   return cli(args, { BREAKWATER_CONFIG_DIR: configDir, BREAKWATER_DATA: server.dataDir });
 }
 
+/** `acr task VERB... -n NAME -r myregistry ARGS...` */
+function taskCli(verbs: string[], name: string, ...args: string[]): CliResult {
+  return bw('acr', 'task', ...verbs, '-n', name, '-r', 'myregistry', ...args);
+}
+
 function ok(result: CliResult): CliResult {
   if (result.status !== 0) {
     throw new Error(`CLI failed (${result.status}):\n${result.stderr}\n${result.stdout}`);
@@ -80,15 +85,9 @@ function grant(principalId: string, role: string, scope: string): void {
 /** The brief's third piece: the task logs in to `loginServer` with its system identity. */
 function useSystemIdentityFor(task: string, loginServer: string): void {
   ok(
-    bw(
-      'acr',
-      'task',
-      'credential',
-      'add',
-      '-n',
+    taskCli(
+      ['credential', 'add'],
       task,
-      '-r',
-      'myregistry',
       '--login-server',
       loginServer,
       '--use-identity',
@@ -169,14 +168,9 @@ describe.skipIf(!enabled)('registry tasks (the brief’s worked example)', () =>
         ].join('\n'),
       );
       const task = ok(
-        bw(
-          'acr',
-          'task',
-          'create',
-          '-n',
+        taskCli(
+          ['create'],
           'hello-task',
-          '-r',
-          'myregistry',
           '-c',
           context,
           '-f',
@@ -198,7 +192,7 @@ describe.skipIf(!enabled)('registry tasks (the brief’s worked example)', () =>
       useSystemIdentityFor('hello-task', loginServerA);
       closeRegistry('myregistry');
 
-      const first = bw('acr', 'task', 'run', '-n', 'hello-task', '-r', 'myregistry');
+      const first = taskCli(['run'], 'hello-task');
       expect(first.status, `${first.stderr}\n${first.stdout}`).toBe(0);
       expect(first.stdout).toContain(`Successfully logged into ${loginServerA}`);
       expect(first.stdout).toMatch(/Run ID: ca1 was successful/);
@@ -214,7 +208,7 @@ describe.skipIf(!enabled)('registry tasks (the brief’s worked example)', () =>
 
       // Trusted services off: the next run is refused by the network stage, in its log.
       ok(bw('acr', 'update', '-n', 'myregistry', '--allow-trusted-services', 'false'));
-      const refused = bw('acr', 'task', 'run', '-n', 'hello-task', '-r', 'myregistry');
+      const refused = taskCli(['run'], 'hello-task');
       expect(refused.status).not.toBe(0);
       expect(refused.stderr).toContain('ERROR: Run failed');
       expect(refused.stdout).toContain('403 DENIED');
@@ -228,7 +222,7 @@ describe.skipIf(!enabled)('registry tasks (the brief’s worked example)', () =>
 
       // Back on: succeeds again, and the logs are kept for every run.
       ok(bw('acr', 'update', '-n', 'myregistry', '--allow-trusted-services', 'true'));
-      const third = bw('acr', 'task', 'run', '-n', 'hello-task', '-r', 'myregistry');
+      const third = taskCli(['run'], 'hello-task');
       expect(third.status, `${third.stderr}\n${third.stdout}`).toBe(0);
       const runs = ok(bw('acr', 'task', 'list-runs', '-r', 'myregistry', '-n', 'hello-task')).json<
         Array<{ runId: string; status: string }>
@@ -246,14 +240,9 @@ describe.skipIf(!enabled)('registry tasks (the brief’s worked example)', () =>
   it('without the role the run fails with the registry’s error', SLOW, async () => {
     const context = await writeContext('norole', `FROM ${loginServerA}/base/busybox:v1\n`);
     const task = ok(
-      bw(
-        'acr',
-        'task',
-        'create',
-        '-n',
+      taskCli(
+        ['create'],
         'norole-task',
-        '-r',
-        'myregistry',
         '-c',
         context,
         '-t',
@@ -265,7 +254,7 @@ describe.skipIf(!enabled)('registry tasks (the brief’s worked example)', () =>
     ).json<{ identity: { principalId: string } }>();
     expect(task.identity.principalId).toBeTruthy();
     useSystemIdentityFor('norole-task', loginServerA);
-    const result = bw('acr', 'task', 'run', '-n', 'norole-task', '-r', 'myregistry');
+    const result = taskCli(['run'], 'norole-task');
     expect(result.status).not.toBe(0);
     expect(result.stdout).toMatch(/(401 UNAUTHORIZED|403 DENIED)/);
   });
@@ -295,14 +284,9 @@ describe.skipIf(!enabled)('registry tasks (the brief’s worked example)', () =>
         ),
       );
       const task = ok(
-        bw(
-          'acr',
-          'task',
-          'create',
-          '-n',
+        taskCli(
+          ['create'],
           'cross-task',
-          '-r',
-          'myregistry',
           '-c',
           context,
           '-t',
@@ -318,7 +302,7 @@ describe.skipIf(!enabled)('registry tasks (the brief’s worked example)', () =>
         grant(task.identity.principalId, role, scope);
       }
       useSystemIdentityFor('cross-task', loginServerB);
-      const result = bw('acr', 'task', 'run', '-n', 'cross-task', '-r', 'myregistry');
+      const result = taskCli(['run'], 'cross-task');
       expect(result.status, `${result.stderr}\n${result.stdout}`).toBe(0);
       expect(result.stdout).toContain(`Successfully logged into ${loginServerB}`);
       // The default auth mode pushed to A with the run's implicit token.
@@ -498,26 +482,8 @@ describe.skipIf(!enabled)('quick builds, quick runs and cancel', () => {
 
   it('manages a task’s identities and credentials as az does', () => {
     const context = '/dev/null';
-    ok(
-      bw(
-        'acr',
-        'task',
-        'create',
-        '-n',
-        'identity-task',
-        '-r',
-        'myregistry',
-        '-c',
-        context,
-        '-t',
-        'x:v1',
-      ),
-    );
-    expect(
-      ok(
-        bw('acr', 'task', 'identity', 'show', '-n', 'identity-task', '-r', 'myregistry'),
-      ).stdout.trim(),
-    ).toBe('null');
+    ok(taskCli(['create'], 'identity-task', '-c', context, '-t', 'x:v1'));
+    expect(ok(taskCli(['identity', 'show'], 'identity-task')).stdout.trim()).toBe('null');
     const uami = ok(
       bw('identity', 'create', '--name', 'task-builder', '--resource-group', 'breakwater'),
     ).json<{
@@ -525,19 +491,7 @@ describe.skipIf(!enabled)('quick builds, quick runs and cancel', () => {
       clientId: string;
     }>();
     const assigned = ok(
-      bw(
-        'acr',
-        'task',
-        'identity',
-        'assign',
-        '-n',
-        'identity-task',
-        '-r',
-        'myregistry',
-        '--identities',
-        '[system]',
-        uami.id,
-      ),
+      taskCli(['identity', 'assign'], 'identity-task', '--identities', '[system]', uami.id),
     ).json<{
       type: string;
       principalId: string;
@@ -547,15 +501,9 @@ describe.skipIf(!enabled)('quick builds, quick runs and cancel', () => {
     expect(Object.values(assigned.userAssignedIdentities)[0]!.clientId).toBe(uami.clientId);
     // A user-assigned identity is named by its client id in a credential.
     ok(
-      bw(
-        'acr',
-        'task',
-        'credential',
-        'add',
-        '-n',
+      taskCli(
+        ['credential', 'add'],
         'identity-task',
-        '-r',
-        'myregistry',
         '--login-server',
         'other.azurecr.localhost',
         '--use-identity',
@@ -563,15 +511,9 @@ describe.skipIf(!enabled)('quick builds, quick runs and cancel', () => {
       ),
     );
     ok(
-      bw(
-        'acr',
-        'task',
-        'credential',
-        'add',
-        '-n',
+      taskCli(
+        ['credential', 'add'],
         'identity-task',
-        '-r',
-        'myregistry',
         '--login-server',
         'third.azurecr.localhost',
         '-u',
@@ -580,23 +522,17 @@ describe.skipIf(!enabled)('quick builds, quick runs and cancel', () => {
         's3cret',
       ),
     );
-    const listed = ok(
-      bw('acr', 'task', 'credential', 'list', '-n', 'identity-task', '-r', 'myregistry'),
-    ).json<Record<string, Record<string, unknown>>>();
+    const listed = ok(taskCli(['credential', 'list'], 'identity-task')).json<
+      Record<string, Record<string, unknown>>
+    >();
     expect(listed).toEqual({
       'other.azurecr.localhost': { identity: uami.clientId },
       // Secrets are never shown back.
       'third.azurecr.localhost': { userName: { type: 'Opaque' }, password: { type: 'Opaque' } },
     });
-    const again = bw(
-      'acr',
-      'task',
-      'credential',
-      'add',
-      '-n',
+    const again = taskCli(
+      ['credential', 'add'],
       'identity-task',
-      '-r',
-      'myregistry',
       '--login-server',
       'third.azurecr.localhost',
       '-u',
@@ -608,112 +544,38 @@ describe.skipIf(!enabled)('quick builds, quick runs and cancel', () => {
       "ERROR: Login server 'third.azurecr.localhost' already exists. You cannot add it again.\n",
     );
     ok(
-      bw(
-        'acr',
-        'task',
-        'credential',
-        'remove',
-        '-n',
+      taskCli(
+        ['credential', 'remove'],
         'identity-task',
-        '-r',
-        'myregistry',
         '--login-server',
         'third.azurecr.localhost',
       ),
     );
     expect(
-      Object.keys(
-        ok(
-          bw('acr', 'task', 'credential', 'list', '-n', 'identity-task', '-r', 'myregistry'),
-        ).json<object>(),
-      ),
+      Object.keys(ok(taskCli(['credential', 'list'], 'identity-task')).json<object>()),
     ).toEqual(['other.azurecr.localhost']);
     // Removing the identity a credential uses is refused while the credential names it.
-    const removed = bw(
-      'acr',
-      'task',
-      'identity',
-      'remove',
-      '-n',
-      'identity-task',
-      '-r',
-      'myregistry',
-      '--identities',
-      uami.id,
-    );
+    const removed = taskCli(['identity', 'remove'], 'identity-task', '--identities', uami.id);
     expect(removed.stderr).toMatch(
       /^ERROR: The identity '.*' of custom registry 'other.azurecr.localhost' is not assigned to the task/,
     );
     const system = ok(
-      bw(
-        'acr',
-        'task',
-        'identity',
-        'remove',
-        '-n',
-        'identity-task',
-        '-r',
-        'myregistry',
-        '--identities',
-        '[system]',
-      ),
+      taskCli(['identity', 'remove'], 'identity-task', '--identities', '[system]'),
     ).json<{ type: string }>();
     expect(system.type).toBe('UserAssigned');
   });
 
   it('refuses bad task definitions with ARM errors', () => {
-    const git = bw(
-      'acr',
-      'task',
-      'create',
-      '-n',
-      'gittask',
-      '-r',
-      'myregistry',
-      '-c',
-      'https://github.com/x/y.git',
-      '-t',
-      'x:v1',
-    );
+    const git = taskCli(['create'], 'gittask', '-c', 'https://github.com/x/y.git', '-t', 'x:v1');
     expect(git.status).not.toBe(0);
     expect(git.stderr).toMatch(/^ERROR: .*cannot be fetched/);
-    const badName = bw(
-      'acr',
-      'task',
-      'create',
-      '-n',
-      'x',
-      '-r',
-      'myregistry',
-      '-c',
-      '/dev/null',
-      '-t',
-      'x:v1',
-    );
+    const badName = taskCli(['create'], 'x', '-c', '/dev/null', '-t', 'x:v1');
     expect(badName.stderr).toMatch(/^ERROR: The task name 'x' is invalid/);
-    const noIdentity = bw(
-      'acr',
-      'task',
-      'create',
-      '-n',
-      'noident',
-      '-r',
-      'myregistry',
-      '-c',
-      '/dev/null',
-      '-t',
-      'x:v1',
-    );
+    const noIdentity = taskCli(['create'], 'noident', '-c', '/dev/null', '-t', 'x:v1');
     expect(noIdentity.status).toBe(0);
-    const credential = bw(
-      'acr',
-      'task',
-      'credential',
-      'add',
-      '-n',
+    const credential = taskCli(
+      ['credential', 'add'],
       'noident',
-      '-r',
-      'myregistry',
       '--login-server',
       'other.azurecr.localhost',
       '--use-identity',
