@@ -88,3 +88,18 @@ export async function applyIdentity(
   }
   return type === 'None' ? null : result;
 }
+
+/**
+ * The identity a resource has after a PUT or PATCH: the requested one applied when the body
+ * names one, else the stored one kept.
+ */
+export async function identityAfterWrite(
+  context: ManagementContext,
+  resourceId: string,
+  stored: Record<string, unknown> | null | undefined,
+  requested: unknown,
+): Promise<Record<string, unknown> | null> {
+  return requested !== undefined
+    ? applyIdentity(context, resourceId, stored ?? null, requested)
+    : (stored ?? null);
+}

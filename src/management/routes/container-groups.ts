@@ -18,7 +18,7 @@ import {
 import { ArmError, armErrors } from '../arm-errors.js';
 import type { ArmRouter } from '../arm-router.js';
 import type { ManagementContext } from '../context.js';
-import { applyIdentity } from '../managed-identity.js';
+import { identityAfterWrite } from '../managed-identity.js';
 import { resourceId } from '../resource-id.js';
 import { registerResourceReads, writeResource } from './resource-reads.js';
 import { requireResourceGroup, resourceToArm } from './subscriptions.js';
@@ -195,10 +195,7 @@ export function registerContainerGroupRoutes(router: ArmRouter, context: Managem
       : (existing?.identity ?? null);
     parseGroup(id, params.name!, properties, requestedIdentity);
 
-    const identity =
-      input.identity !== undefined
-        ? await applyIdentity(context, id, existing?.identity ?? null, input.identity)
-        : (existing?.identity ?? null);
+    const identity = await identityAfterWrite(context, id, existing?.identity, input.identity);
     const spec = parseGroup(id, params.name!, properties, identity);
     const pending: GroupView = { state: 'Pending', containers: {} };
     const write = (props: Record<string, unknown>) =>

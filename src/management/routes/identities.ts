@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { ArmError } from '../arm-errors.js';
 import type { ArmRouter } from '../arm-router.js';
 import type { ManagementContext } from '../context.js';
-import { applyIdentity, USER_ASSIGNED_IDENTITY_TYPE } from '../managed-identity.js';
+import { identityAfterWrite, USER_ASSIGNED_IDENTITY_TYPE } from '../managed-identity.js';
 import { resourceId } from '../resource-id.js';
 import { registerResourceDelete, registerResourceReads, writeResource } from './resource-reads.js';
 import { requireResourceGroup, resourceToArm } from './subscriptions.js';
@@ -95,10 +95,7 @@ export function registerIdentityRoutes(router: ArmRouter, context: ManagementCon
         );
       const existing = await controlPlane.getResource(id);
       const input = isObject(body) ? body : {};
-      const identity =
-        input.identity !== undefined
-          ? await applyIdentity(context, id, existing?.identity ?? null, input.identity)
-          : (existing?.identity ?? null);
+      const identity = await identityAfterWrite(context, id, existing?.identity, input.identity);
       const resource = await writeResource(context, {
         id,
         type,

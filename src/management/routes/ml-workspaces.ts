@@ -14,7 +14,7 @@ import type { MlJobSpec, MlJobView } from '../../services/index.js';
 import { ArmError, armErrors } from '../arm-errors.js';
 import type { ArmRequestContext, ArmRouter } from '../arm-router.js';
 import type { ManagementContext } from '../context.js';
-import { applyIdentity } from '../managed-identity.js';
+import { identityAfterWrite } from '../managed-identity.js';
 import { parseResourceId, resourceId } from '../resource-id.js';
 import { registerResourceReads, writeResource } from './resource-reads.js';
 import { requireResourceGroup, resourceToArm } from './subscriptions.js';
@@ -80,10 +80,7 @@ export function registerMlWorkspaceRoutes(router: ArmRouter, context: Management
     }
     const existing = await controlPlane.getResource(id);
     const input = isObject(body) ? body : {};
-    const identity =
-      input.identity !== undefined
-        ? await applyIdentity(context, id, existing?.identity ?? null, input.identity)
-        : (existing?.identity ?? null);
+    const identity = await identityAfterWrite(context, id, existing?.identity, input.identity);
     const properties = isObject(input.properties) ? input.properties : {};
     const primary = properties.primaryUserAssignedIdentity;
     if (

@@ -34,7 +34,7 @@ import {
 import { ArmError, armErrors } from '../arm-errors.js';
 import type { ArmRequestContext, ArmRouter } from '../arm-router.js';
 import type { ManagementContext } from '../context.js';
-import { applyIdentity } from '../managed-identity.js';
+import { identityAfterWrite } from '../managed-identity.js';
 import { resourceId } from '../resource-id.js';
 import { REGISTRY_TYPE } from '../registry-resource.js';
 import { authorizedRegistry } from './registries.js';
@@ -371,10 +371,7 @@ export function registerTaskRoutes(router: ArmRouter, context: ManagementContext
         : partial
           ? previous.step
           : parseStep(undefined, 'properties.step');
-    const identity =
-      input.identity !== undefined
-        ? await applyIdentity(context, id, existing?.identity ?? null, input.identity)
-        : (existing?.identity ?? null);
+    const identity = await identityAfterWrite(context, id, existing?.identity, input.identity);
     const credentials = mergeCredentials(
       context,
       partial ? (previous.credentials as Record<string, unknown>) : undefined,
