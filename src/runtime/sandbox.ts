@@ -6,7 +6,7 @@
  * the whole sandbox is killed. Output streams to the caller as it comes.
  */
 import { spawn } from 'node:child_process';
-import { access, constants, mkdir } from 'node:fs/promises';
+import { access, constants, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export const BWRAP = process.env.BREAKWATER_BWRAP ?? '/usr/bin/bwrap';
@@ -51,7 +51,6 @@ export async function resolveUser(
 ): Promise<{ uid: number; gid: number }> {
   if (!user) return { uid: 0, gid: 0 };
   const [userPart = '', groupPart] = user.split(':');
-  const { readFile } = await import('node:fs/promises');
   const table = async (file: string) =>
     (await readFile(join(root, 'etc', file), 'utf8').catch(() => ''))
       .split('\n')

@@ -6,7 +6,8 @@
  * and uploaded through `listBuildSourceUploadUrl`; runs stream their log until they end, and
  * the command fails (`ERROR: Run failed`) when the run does.
  */
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { Option, type Command } from 'commander';
@@ -131,7 +132,6 @@ async function uploadContext(
     TASKS_API_VERSION,
   );
   process.stderr.write(`Packing source code into tar to upload...\n`);
-  const { createReadStream } = await import('node:fs');
   if (stat.isFile()) {
     await s.client.upload(upload.uploadUrl, createReadStream(context));
   } else {
@@ -185,7 +185,6 @@ async function packDirectory(tarball: Pack, root: string): Promise<void> {
         await add({ ...common, name: `${rel}/`, type: 'directory' });
         await walk(path);
       } else if (stat.isSymbolicLink()) {
-        const { readlink } = await import('node:fs/promises');
         await add({ ...common, type: 'symlink', linkname: await readlink(path) });
       } else if (stat.isFile()) {
         await add({ ...common, type: 'file', size: stat.size }, await readFile(path));
@@ -444,7 +443,8 @@ async function listRuns(options: TaskOptions): Promise<void> {
       TASK: run.task ?? '',
       PLATFORM: 'linux',
       STATUS: run.status,
-      TRIGGER: run.runType === 'QuickBuild' || run.runType === 'QuickRun' ? 'Manual' : 'Manual',
+      // Runs here are started by hand (triggers never fire).
+      TRIGGER: 'Manual',
       STARTED: run.startTime ?? '',
       DURATION:
         run.startTime && run.finishTime

@@ -8,7 +8,22 @@
  * `COPY --from=`) and `--target` are supported.
  */
 import { createHash } from 'node:crypto';
-import { cp, lstat, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  copyFile,
+  cp,
+  lchown,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  symlink,
+  utimes,
+} from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -384,7 +399,7 @@ async function runInstruction(
       );
     case 'RUN':
       return fileStep(stage, createdBy, options, layerIndex, () =>
-        runStep(stage, instruction, text, variables, options),
+        runStep(stage, instruction, text, options),
       );
     default:
       throw new BuildError(`line ${instruction.line}: ${instruction.keyword} is not supported`);
@@ -440,14 +455,12 @@ async function runStep(
   stage: Stage,
   instruction: Instruction,
   text: string,
-  variables: Record<string, string>,
   options: BuildOptions,
 ): Promise<void> {
   const config = stage.config.config;
   const argv = instruction.json ?? [...(config.Shell ?? ['/bin/sh', '-c']), text];
   // Build args are visible to RUN as environment variables, under ENV.
   const env = new Map([...Object.entries(stage.args), ...envMap(config.Env)]);
-  void variables;
   const result = await runInSandbox({
     root: stage.root,
     argv,
@@ -558,8 +571,6 @@ async function copyTree(
   owner: { uid: number; gid: number },
 ): Promise<void> {
   const stat = await lstat(source);
-  const { chown, lchown, copyFile, readlink, symlink, chmod, utimes } =
-    await import('node:fs/promises');
   const hostTarget = await resolveInRoot(root, target, false);
   await mkdir(await resolveInRoot(root, posix.dirname(target)), { recursive: true });
   if (stat.isDirectory()) {

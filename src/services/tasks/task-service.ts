@@ -7,7 +7,7 @@
  * rules, the trusted-services bypass and role checks judge it exactly as they judge anyone.
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ControlPlaneStore, ResourceRecord, RunLogStore } from '../../metadata/index.js';
@@ -367,11 +367,9 @@ class StepRunner {
     const source =
       step.type === 'EncodedTask'
         ? Buffer.from(step.encodedTaskContent, 'base64').toString('utf8')
-        : await import('node:fs/promises').then(({ readFile }) =>
-            readFile(join(this.context, step.taskFilePath), 'utf8').catch(() => {
-              throw new RunFailure(`the task file '${step.taskFilePath}' is not in the source`);
-            }),
-          );
+        : await readFile(join(this.context, step.taskFilePath), 'utf8').catch(() => {
+            throw new RunFailure(`the task file '${step.taskFilePath}' is not in the source`);
+          });
     const steps = parseTaskFile(source, this.values);
     for (const [index, taskStep] of steps.entries()) {
       if (this.signal.aborted) throw new RunFailure('the run was canceled');
