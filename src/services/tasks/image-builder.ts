@@ -41,6 +41,7 @@ import {
   type Snapshot,
 } from '../../runtime/index.js';
 import { formatImageName, parseImageName, type ImageName } from '../image-name.js';
+import { unpackImage } from '../image-pull.js';
 import type { RegistryClient } from '../registry-client.js';
 import {
   DockerfileError,
@@ -263,9 +264,7 @@ async function startStage(
   const client = await options.registries.client(image.registry);
   const resolved = await client.resolveImage(image.repository, image.reference);
   options.log(` ---> ${formatImageName(image)} resolved to ${resolved.manifest.digest}\n`);
-  for (const layer of resolved.layers) {
-    await applyLayer(root, await client.openBlob(image.repository, layer.digest));
-  }
+  await unpackImage({ image: base, client, repository: image.repository, resolved }, root);
   const config = resolved.config as Partial<ImageConfig>;
   const diffIds =
     isObject(config.rootfs) && Array.isArray(config.rootfs.diff_ids) ? config.rootfs.diff_ids : [];

@@ -14,6 +14,7 @@ import type { ControlPlaneStore, ResourceRecord, RunLogStore } from '../../metad
 import { applyLayer, runInSandbox } from '../../runtime/index.js';
 import type { ServiceEnvironment } from '../environment.js';
 import { formatImageName, parseImageName, type ImageName } from '../image-name.js';
+import { unpackImage } from '../image-pull.js';
 import { RegistryClientError } from '../registry-client.js';
 import { buildImage, pushImage, type BuiltImage } from './image-builder.js';
 import { RunLog } from './run-log.js';
@@ -447,8 +448,7 @@ class StepRunner {
       const client = await this.registries.client(tag.registry);
       const resolved = await client.resolveImage(tag.repository, tag.reference);
       this.log.line(`Pulled ${formatImageName(tag)} (${resolved.manifest.digest})`);
-      for (const layer of resolved.layers)
-        await applyLayer(root, await client.openBlob(tag.repository, layer.digest));
+      await unpackImage({ image: name, client, repository: tag.repository, resolved }, root);
       config = (resolved.config.config as Record<string, unknown> | undefined) ?? {};
     }
     const entrypoint = Array.isArray(config.Entrypoint) ? (config.Entrypoint as string[]) : [];
