@@ -226,6 +226,35 @@ export interface ManifestSummary {
   referrers: { digest: string; artifactType: string | null; mediaType: string; size: number }[];
 }
 
+export type Severity = 'Critical' | 'High' | 'Medium' | 'Low' | 'Unknown';
+export const SEVERITIES: Severity[] = ['Critical', 'High', 'Medium', 'Low', 'Unknown'];
+
+/** One manifest digest's latest scan (`scanResults`; docs/scanner.md, "Results"). */
+export interface ScanResult {
+  repository: string;
+  digest: string;
+  status: 'Queued' | 'Succeeded' | 'Failed';
+  reason?: string;
+  scannedAt: string;
+  trigger: string;
+  os?: { id: string; versionId?: string };
+  packageCount?: number;
+  summary: Record<Severity, number> & { total: number };
+  findings: {
+    id: string;
+    aliases: string[];
+    summary?: string;
+    severity: Severity;
+    cvssScore?: number;
+    package: {
+      ecosystem: string;
+      name: string;
+      installedVersion: string;
+      fixedVersion?: string;
+    };
+  }[];
+}
+
 export interface AccessDecision {
   id: string;
   time: string;

@@ -1,9 +1,12 @@
 /**
  * @module test/portal/browser
- * Debian's headless Chromium driven by playwright-core, with a fresh profile per run, and the
- * portal steps every scenario shares (sign in, open a registry blade). Screenshots go to
- * `test-artifacts/portal/` (README: "Portal"), which CI keeps as artifacts.
+ * Debian's headless Chromium driven by playwright-core, with a fresh profile per run that trusts
+ * the server's own CA as a user would (an NSS database in a throwaway HOME, made by `certutil`
+ * from libnss3-tools), and the portal steps every scenario shares (sign in, open a registry
+ * blade). Screenshots go to `test-artifacts/portal/` (README: "Portal"), which CI keeps as
+ * artifacts.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,11 +14,30 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { REPO_ROOT, requireClient } from '../support/server.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
+const CERTUTIL = '/usr/bin/certutil';
 export const SCREENSHOTS = join(REPO_ROOT, 'test-artifacts', 'portal');
 
 /** True when Chromium is installed; off CI a missing one skips loudly, on CI it fails. */
 export function chromiumAvailable(): boolean {
-  return requireClient('chromium', existsSync(CHROMIUM));
+  return (
+    requireClient('chromium', existsSync(CHROMIUM)) &&
+    requireClient('libnss3-tools (certutil)', existsSync(CERTUTIL))
+  );
+}
+
+/**
+ * A HOME whose NSS database (`~/.pki/nssdb`, where Chromium on Linux keeps the certificates a
+ * user trusts) holds `caPath` as a trusted CA for TLS servers.
+ */
+function homeTrusting(caPath: string): string {
+  const home = mkdtempSync(join(tmpdir(), 'breakwater-chromium-home-'));
+  const nssdb = `sql:${join(home, '.pki', 'nssdb')}`;
+  mkdirSync(join(home, '.pki', 'nssdb'), { recursive: true });
+  execFileSync(CERTUTIL, ['-d', nssdb, '-N', '--empty-password'], { stdio: 'pipe' });
+  execFileSync(CERTUTIL, ['-d', nssdb, '-A', '-t', 'C,,', '-n', 'breakwater-ca', '-i', caPath], {
+    stdio: 'pipe',
+  });
+  return home;
 }
 
 export interface PortalBrowser {
@@ -28,8 +50,10 @@ export interface PortalBrowser {
   close(): Promise<void>;
 }
 
-export async function openBrowser(): Promise<PortalBrowser> {
-  const profile = mkdtempSync(join(tmpdir(), 'breakwater-chromium-'));
+/** Chromium that trusts the CA at `caPath` (the server's `<data>/tls/ca.crt`) and nothing else new. */
+export async function openBrowser(caPath: string): Promise<PortalBrowser> {
+  const home = homeTrusting(caPath);
+  const profile = join(home, 'profile');
   mkdirSync(SCREENSHOTS, { recursive: true });
   // launchPersistentContext is how Playwright takes a user data dir (a fresh one per run).
   const context = await chromium.launchPersistentContext(profile, {
@@ -45,9 +69,7 @@ export async function openBrowser(): Promise<PortalBrowser> {
       '--disable-component-update',
       '--disable-sync',
     ],
-    // The management listener's certificate comes from the server's own fresh CA, which this
-    // throwaway profile has no way to trust; the address is a loopback one the test started.
-    ignoreHTTPSErrors: true,
+    env: { ...process.env, HOME: home },
     viewport: { width: 1280, height: 900 },
     locale: 'en-GB',
     timezoneId: 'UTC',
@@ -68,7 +90,7 @@ export async function openBrowser(): Promise<PortalBrowser> {
     },
     async close() {
       await context.close();
-      rmSync(profile, { recursive: true, force: true });
+      rmSync(home, { recursive: true, force: true });
     },
   };
 }

@@ -30,7 +30,7 @@ describe.skipIf(!available)('portal: networking and the access log', () => {
   beforeAll(async () => {
     server = await startServer();
     armClient = new ArmClient(server);
-    browser = await openBrowser();
+    browser = await openBrowser(server.caPath);
     await signIn(
       browser.page,
       server.managementUrl,

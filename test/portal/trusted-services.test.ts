@@ -64,7 +64,7 @@ describe.skipIf(!available)('portal: the trusted-services checkbox', () => {
     // A group's PUT deploys its images; here only its identity matters.
     await putIdentityOnlyGroup(running.platform, groupId);
 
-    browser = await openBrowser();
+    browser = await openBrowser(join(dataDir, 'tls', 'ca.crt'));
     await signIn(browser.page, running.managementUrl, owner.clientId, owner.clientSecret);
   });
   afterEach(() => {
