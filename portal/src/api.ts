@@ -8,6 +8,8 @@ export const REGISTRY_API = '2025-11-01';
 export const AUTHORIZATION_API = '2022-04-01';
 export const RESOURCES_API = '2022-12-01';
 export const TASKS_API = '2019-06-01-preview';
+export const CONTAINER_INSTANCE_API = '2023-05-01';
+export const ML_API = '2024-04-01';
 
 export class ApiError extends Error {
   constructor(
@@ -268,6 +270,40 @@ export interface AccessDecision {
   principal?: string;
   principalKind?: string;
   status?: number;
+}
+
+/** A resource as the subscription's generic list shows it (`/subscriptions/{s}/resources`). */
+export interface ListedResource {
+  id: string;
+  name: string;
+  type: string;
+  location?: string;
+  identity?: ArmIdentity;
+}
+
+/** Every resource of `type` in the principal's subscriptions that it may read. */
+export async function listResourcesOfType(type: string): Promise<ListedResource[]> {
+  const subscriptions = await arm<{ value: { subscriptionId: string }[] }>(
+    'GET',
+    '/subscriptions',
+    RESOURCES_API,
+  );
+  const listed: ListedResource[] = [];
+  for (const { subscriptionId } of subscriptions.value) {
+    const filter = encodeURIComponent(`resourceType eq '${type}'`);
+    const { value } = await arm<{ value: ListedResource[] }>(
+      'GET',
+      `/subscriptions/${subscriptionId}/resources?$filter=${filter}`,
+      RESOURCES_API,
+    );
+    listed.push(...value);
+  }
+  return listed.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The resource group named in a resource id. */
+export function groupOf(id: string): string {
+  return /\/resourceGroups\/([^/]+)/i.exec(id)?.[1] ?? '';
 }
 
 /** `/subscriptions/{s}/resourceGroups/{g}/providers/.../registries/{name}` from its parts. */
