@@ -129,3 +129,62 @@ export async function tabTo(page: Page, name: string): Promise<void> {
   }
   throw new Error(`the button '${name}' cannot be reached with Tab`);
 }
+
+/**
+ * An axe-like check written for the portal's own markup (no DOM types here: the scripts are
+ * strings run in the page). Every control (input, select, textarea, button, link, anything
+ * focusable) must have an accessible name from aria-label, aria-labelledby, a <label>, its text
+ * or a title; a placeholder is not a name. Returns the controls that have none.
+ */
+export async function unnamedControls(page: Page): Promise<string[]> {
+  return page.evaluate<string[]>(`(() => {
+    const text = (el) => (el.textContent || '').replace(/\\s+/g, ' ').trim();
+    const nameOf = (el) => {
+      const label = (el.getAttribute('aria-label') || '').trim();
+      if (label) return label;
+      const by = el.getAttribute('aria-labelledby');
+      if (by) {
+        const named = by.split(/\\s+/).map((id) => document.getElementById(id)).filter(Boolean);
+        const joined = named.map(text).join(' ').trim();
+        if (joined) return joined;
+      }
+      const labels = Array.from(el.labels || []).map(text).join(' ').trim();
+      if (labels) return labels;
+      if (['BUTTON', 'A', 'SUMMARY'].includes(el.tagName) && text(el)) return text(el);
+      return (el.getAttribute('title') || '').trim();
+    };
+    const controls = document.querySelectorAll(
+      'input:not([type=hidden]), select, textarea, button, a[href], [tabindex]:not([tabindex="-1"])',
+    );
+    return Array.from(controls).filter((el) => !nameOf(el)).map((el) => el.outerHTML.slice(0, 160));
+  })()`);
+}
+
+/**
+ * Presses Tab through the whole page and returns the enabled, visible controls that never got
+ * the focus. A radio group counts once (Tab enters it, arrow keys move inside it).
+ */
+export async function unreachableByKeyboard(page: Page): Promise<string[]> {
+  const keyOf = `(el) => el.type === 'radio' ? 'radio:' + el.name : el.getAttribute('data-a11y')`;
+  const count = await page.evaluate<number>(`(() => {
+    const controls = Array.from(document.querySelectorAll(
+      'input:not([type=hidden]), select, textarea, button, a[href]',
+    )).filter((el) => !el.disabled && el.getClientRects().length > 0);
+    controls.forEach((el, i) => el.setAttribute('data-a11y', String(i)));
+    window.__reached = new Set();
+    window.__onFocus = (event) => window.__reached.add((${keyOf})(event.target));
+    document.addEventListener('focusin', window.__onFocus);
+    if (document.activeElement) document.activeElement.blur();
+    return controls.length;
+  })()`);
+  // Twice round: wherever Tab starts, every control comes by once.
+  for (let press = 0; press < count * 2 + 4; press += 1) await page.keyboard.press('Tab');
+  return page.evaluate<string[]>(`(() => {
+    document.removeEventListener('focusin', window.__onFocus);
+    const missed = Array.from(document.querySelectorAll('[data-a11y]'))
+      .filter((el) => !window.__reached.has((${keyOf})(el)))
+      .map((el) => el.outerHTML.slice(0, 160));
+    document.querySelectorAll('[data-a11y]').forEach((el) => el.removeAttribute('data-a11y'));
+    return missed;
+  })()`);
+}

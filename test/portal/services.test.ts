@@ -18,6 +18,8 @@ import {
   openBlade,
   openBrowser,
   signIn,
+  unnamedControls,
+  unreachableByKeyboard,
   type PortalBrowser,
 } from './browser.js';
 
@@ -239,5 +241,77 @@ describe.skipIf(!available)('portal: trusted services (container instances, ML j
     const row = page.getByRole('row').filter({ hasText: 'azureml:trainer:1' });
     expect(await row.getByRole('cell').nth(1).textContent()).toBe('Completed');
     await browser.screenshot('36-ml-job');
+  });
+
+  it('every control on every page has a name and is reachable with Tab', async () => {
+    const { page } = browser;
+    // All networks again, so that the Repositories blade shows the registry's contents.
+    await platform.setNetwork(REGISTRY, { publicAccess: true });
+    const pages: [string, () => Promise<void>][] = [];
+    const blades = [
+      'Overview',
+      'Repositories',
+      'Networking',
+      'Access log',
+      'Access control (IAM)',
+      'Identity',
+      'Tasks',
+    ];
+    pages.push([
+      'Container registries',
+      () => page.getByRole('link', { name: 'Container registries' }).click(),
+    ]);
+    for (const blade of blades) pages.push([blade, () => openBlade(page, REGISTRY, blade)]);
+    pages.push([
+      'Repositories with a repository open',
+      async () => {
+        await openBlade(page, REGISTRY, 'Repositories');
+        await page.getByRole('button', { name: 'hello' }).click();
+        await page.getByRole('button', { name: /^Scan sha256:/ }).waitFor();
+      },
+    ]);
+    pages.push([
+      'Container instances with a group open',
+      async () => {
+        await page.getByRole('link', { name: 'Container instances' }).click();
+        await page.getByRole('button', { name: 'portal-again', exact: true }).click();
+        await page.getByLabel('Log of container portal-again').waitFor();
+      },
+    ]);
+    pages.push([
+      'Machine learning with a job open',
+      async () => {
+        await page.getByRole('link', { name: 'Machine learning' }).click();
+        await page.getByRole('button', { name: 'portal-ml' }).click();
+        await page.getByRole('button', { name: 'portal-job' }).click();
+        await page.getByLabel('Log of job portal-job').waitFor();
+      },
+    ]);
+    const problems: Record<string, { unnamed: string[]; unreachable: string[] }> = {};
+    for (const [name, open] of pages) {
+      await open();
+      // Let the page's reads land before looking at it.
+      await page.waitForLoadState('networkidle');
+      const unnamed = await unnamedControls(page);
+      const unreachable = await unreachableByKeyboard(page);
+      if (unnamed.length || unreachable.length) problems[name] = { unnamed, unreachable };
+    }
+    expect(problems).toEqual({});
+  });
+
+  it('the check itself finds a control without a name and one Tab cannot reach', async () => {
+    const page = await browser.context.newPage();
+    try {
+      await page.setContent(
+        '<label for="a">Named</label><input id="a"><input placeholder="not a name">' +
+          '<button tabindex="-1">Mouse only</button><button>Fine</button>',
+      );
+      expect(await unnamedControls(page)).toEqual(['<input placeholder="not a name">']);
+      expect(await unreachableByKeyboard(page)).toEqual([
+        '<button tabindex="-1" data-a11y="2">Mouse only</button>',
+      ]);
+    } finally {
+      await page.close();
+    }
   });
 });
