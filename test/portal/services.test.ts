@@ -259,7 +259,11 @@ describe.skipIf(!available)('portal: trusted services (container instances, ML j
     ];
     pages.push([
       'Container registries',
-      () => page.getByRole('link', { name: 'Container registries' }).click(),
+      () =>
+        page
+          .getByRole('navigation', { name: 'Services' })
+          .getByRole('link', { name: 'Container registries' })
+          .click(),
     ]);
     for (const blade of blades) pages.push([blade, () => openBlade(page, REGISTRY, blade)]);
     pages.push([
