@@ -19,7 +19,7 @@ import type {
   RegistryRecord,
   UploadRecord,
 } from '../metadata/index.js';
-import type { BlobStore, ByteRange } from '../storage/index.js';
+import type { BlobSender, BlobStore, ByteRange } from '../storage/index.js';
 
 export interface RegistryLimits {
   /** Largest manifest accepted, in bytes (Distribution's default: 4 MiB). */
@@ -82,6 +82,11 @@ export class OciRegistry {
 
   async openBlob(digest: string, range?: ByteRange): Promise<Readable> {
     return this.blobs.read(digest, range);
+  }
+
+  /** The store's fast path for serving a blob, when it has one (see BlobStore.openSender). */
+  async openBlobSender(digest: string, range?: ByteRange): Promise<BlobSender | undefined> {
+    return this.blobs.openSender?.(digest, range);
   }
 
   /**
