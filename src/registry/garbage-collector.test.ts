@@ -46,6 +46,7 @@ describe('GarbageCollector on the embedded stores', () => {
     const patient = new GarbageCollector(metadata, blobs, 3600_000);
     expect(await patient.collect()).toEqual({
       manifestsDeleted: 0,
+      softDeletedPurged: 0,
       blobsDeleted: 0,
       orphansDeleted: 1,
     });
@@ -55,6 +56,7 @@ describe('GarbageCollector on the embedded stores', () => {
     const later = new Date(Date.now() + 7200_000);
     expect(await patient.collect(later)).toEqual({
       manifestsDeleted: 0,
+      softDeletedPurged: 0,
       blobsDeleted: 1,
       orphansDeleted: 0,
     });

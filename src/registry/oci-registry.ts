@@ -20,6 +20,7 @@ import type {
   UploadRecord,
 } from '../metadata/index.js';
 import type { BlobStore, ByteRange } from '../storage/index.js';
+import { softDeletePolicy } from './soft-delete.js';
 
 export interface RegistryLimits {
   /** Largest manifest accepted, in bytes (Distribution's default: 4 MiB). */
@@ -359,10 +360,16 @@ export class OciRegistry {
         ...(digest ? { digest } : {}),
       });
     }
+    const softDelete = softDeletePolicy(registry.properties).enabled;
     const deleted =
       parsed.kind === 'digest'
-        ? await this.metadata.deleteManifest(registry.id, repository, parsed.digest.value)
-        : await this.metadata.deleteTag(registry.id, repository, parsed.tag);
+        ? await this.metadata.deleteManifest(
+            registry.id,
+            repository,
+            parsed.digest.value,
+            softDelete,
+          )
+        : await this.metadata.deleteTag(registry.id, repository, parsed.tag, softDelete);
     if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', undefined, { detail: { reference } });
   }
 
