@@ -5,7 +5,7 @@
  * collection keeps their blobs until they expire. The data-plane routes the az CLI calls
  * (`az acr manifest list-deleted|list-deleted-tags|restore`, `az acr repository list-deleted`):
  *
- * - `GET  /acr/v1/_deleted/_catalog`                      (scope `registry:catalog:deleted_catalog`)
+ * - `GET  /acr/v1/_deleted/_catalog`                      (scope `registry:deleted_catalog:*`)
  * - `GET  /acr/v1/_deleted/{repo}/_manifests`              (`repository:{repo}:deleted_read`)
  * - `GET  /acr/v1/_deleted/{repo}/_tags`                   (`repository:{repo}:deleted_read`)
  * - `POST /acr/v1/_deleted/{repo}/_manifests/{digest}?force=` with `{"tag": ...}`
@@ -69,7 +69,7 @@ function parseTarget(path: string): Target {
 }
 
 function requirementFor(target: Target): Requirement {
-  if (target.kind === 'catalog') return { kind: 'catalog' };
+  if (target.kind === 'catalog') return { kind: 'catalog', deleted: true };
   const action = target.kind === 'restore' ? 'deleted_restore' : 'deleted_read';
   return { kind: 'repository', repository: target.repository, actions: [action] };
 }

@@ -230,6 +230,7 @@ export async function buildWorld(): Promise<World> {
     `repository:${REPOSITORY}:pull,push,delete,metadata_read,metadata_write,deleted_read,deleted_restore`,
     `repository:${GHOST}:pull,push,delete,metadata_read,metadata_write,deleted_read,deleted_restore`,
     'registry:catalog:*',
+    'registry:deleted_catalog:*',
   ];
   const ownerBasic = test.ownerAuth;
   const accessA = accessTokenOf(await basicToken(test, ownerBasic, scope));

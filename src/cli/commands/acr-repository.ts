@@ -338,7 +338,7 @@ async function listDeletedRepositories(options: RepositoryOptions): Promise<void
     registry,
     'GET',
     '/acr/v1/_deleted/_catalog',
-    'registry:catalog:deleted_catalog',
+    'registry:deleted_catalog:*',
   )) as { repositories?: string[] };
   print(result.repositories ?? [], options);
 }
