@@ -10,7 +10,12 @@ import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { ControlPlaneStore, ResourceRecord, RunLogStore } from '../../metadata/index.js';
+import type {
+  ControlPlaneStore,
+  NewResource,
+  ResourceRecord,
+  RunLogStore,
+} from '../../metadata/index.js';
 import { applyLayer, runInSandbox } from '../../runtime/index.js';
 import type { ServiceEnvironment } from '../environment.js';
 import { formatImageName, parseImageName, type ImageName } from '../image-name.js';
@@ -164,49 +169,66 @@ export class TaskService {
     for (const controller of this.running.values()) controller.abort();
   }
 
+  /**
+   * Records the next run id of the registry (`ca1`, `ca2`, ...). Ids are counted from the runs
+   * stored, and another replica may count the same: the id is created only if still free, and
+   * counted again otherwise. The in-process lock spares this replica's own races a retry.
+   */
   private allocate(request: RunRequest): Promise<ResourceRecord> {
     const next = this.idLock.then(async () => {
-      const prefix = `${request.registry.resourceId.toLowerCase()}/runs/`;
-      const existing = await this.deps.controlPlane.listResources({
-        subscriptionId: request.registry.subscriptionId,
-        resourceGroup: request.registry.resourceGroup,
-        type: RUN_TYPE,
-      });
-      const highest = existing
-        .filter((run) => run.id.toLowerCase().startsWith(prefix))
-        .map((run) => Number(/^[a-z]+(\d+)$/.exec(run.name)?.[1] ?? 0))
-        .reduce((a, b) => Math.max(a, b), 0);
-      const runId = `ca${highest + 1}`;
-      const now = new Date().toISOString();
-      return this.deps.controlPlane.putResource({
-        id: `${request.registry.resourceId}/runs/${runId}`,
-        type: RUN_TYPE,
-        subscriptionId: request.registry.subscriptionId,
-        resourceGroup: request.registry.resourceGroup.toLowerCase(),
-        name: runId,
-        location: null,
-        tags: null,
-        sku: null,
-        identity: null,
-        systemData: null,
-        properties: {
-          runId,
-          status: 'Queued',
-          lastUpdatedTime: now,
-          runType: request.runType,
-          createTime: now,
-          ...(request.task ? { task: request.task.name } : {}),
-          platform: { os: request.platform.os, architecture: request.platform.architecture },
-          agentConfiguration: { cpu: 2 },
-          timeout: request.timeoutSeconds,
-          outputImages: [],
-          isArchiveEnabled: false,
-          provisioningState: 'Succeeded',
-        },
-      });
+      for (;;) {
+        const created = await this.deps.controlPlane.createResource(
+          this.newRun(request, await this.nextRunId(request)),
+        );
+        if (created) return created;
+      }
     });
     this.idLock = next.catch(() => undefined);
     return next;
+  }
+
+  private async nextRunId(request: RunRequest): Promise<string> {
+    const prefix = `${request.registry.resourceId.toLowerCase()}/runs/`;
+    const existing = await this.deps.controlPlane.listResources({
+      subscriptionId: request.registry.subscriptionId,
+      resourceGroup: request.registry.resourceGroup,
+      type: RUN_TYPE,
+    });
+    const highest = existing
+      .filter((run) => run.id.toLowerCase().startsWith(prefix))
+      .map((run) => Number(/^[a-z]+(\d+)$/.exec(run.name)?.[1] ?? 0))
+      .reduce((a, b) => Math.max(a, b), 0);
+    return `ca${highest + 1}`;
+  }
+
+  private newRun(request: RunRequest, runId: string): NewResource {
+    const now = new Date().toISOString();
+    return {
+      id: `${request.registry.resourceId}/runs/${runId}`,
+      type: RUN_TYPE,
+      subscriptionId: request.registry.subscriptionId,
+      resourceGroup: request.registry.resourceGroup.toLowerCase(),
+      name: runId,
+      location: null,
+      tags: null,
+      sku: null,
+      identity: null,
+      systemData: null,
+      properties: {
+        runId,
+        status: 'Queued',
+        lastUpdatedTime: now,
+        runType: request.runType,
+        createTime: now,
+        ...(request.task ? { task: request.task.name } : {}),
+        platform: { os: request.platform.os, architecture: request.platform.architecture },
+        agentConfiguration: { cpu: 2 },
+        timeout: request.timeoutSeconds,
+        outputImages: [],
+        isArchiveEnabled: false,
+        provisioningState: 'Succeeded',
+      },
+    };
   }
 
   private pump(): void {
