@@ -6,9 +6,9 @@
  * the public data endpoint by `RunRegistries`, with the run's credentials only, so firewall
  * rules, the trusted-services bypass and role checks judge it exactly as they judge anyone.
  */
-import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type {
   ControlPlaneStore,
@@ -68,6 +68,18 @@ export interface RunRequest {
   platform: { os: string; architecture: string };
 }
 
+/**
+ * Where uploaded source archives (`listBuildSourceUploadUrl`) are kept, by upload key: the
+ * platform keeps them in the registry's shared blob store, so an upload and its run may land
+ * on different replicas.
+ */
+export interface SourceArchives {
+  /** Stores (or replaces) an archive; a failed store leaves nothing behind. */
+  store(key: string, archive: Readable): Promise<void>;
+  /** The archive, or undefined when there is none (never uploaded, or expired). */
+  open(key: string): Promise<Readable | undefined>;
+}
+
 export interface TaskServiceDependencies {
   controlPlane: ControlPlaneStore;
   runLogs: RunLogStore;
@@ -77,9 +89,10 @@ export interface TaskServiceDependencies {
   /** The run's implicit refresh token for its own registry (not a trusted-service credential). */
   runToken: (runResourceId: string, loginServer: string) => Promise<string>;
   logger: Logger;
-  /** Scratch space for runs (root filesystems, layers), and uploaded source archives. */
+  /** Scratch space for runs (root filesystems, layers). */
   workDirectory: string;
-  sourcesDirectory: string;
+  /** Uploaded source archives, kept where every replica reads them. */
+  sources: SourceArchives;
   /** Upper bound for any run's timeout. */
   maxTimeoutSeconds: number;
 }
@@ -155,12 +168,26 @@ export class TaskService {
     return watcher;
   }
 
-  /** Where an uploaded source archive lives (relative paths come from the upload URL). */
-  sourcePath(relativePath: string): string {
-    if (!/^source\/[0-9a-z-]+\.tar\.gz$/.test(relativePath)) {
-      throw new RunFailure(`unknown source location '${relativePath}'`);
+  /** The key of the source archive at `relativePath` (as the upload URL named it). */
+  private sourceKey(relativePath: string): string {
+    const match = /^source\/([0-9a-z-]{1,100})\.tar\.gz$/.exec(relativePath);
+    if (!match) throw new RunFailure(`unknown source location '${relativePath}'`);
+    return match[1]!;
+  }
+
+  /** Stores an uploaded source archive (replacing an earlier upload to the same URL). */
+  async storeSource(relativePath: string, archive: Readable): Promise<void> {
+    await this.deps.sources.store(this.sourceKey(relativePath), archive);
+  }
+
+  private async openSource(relativePath: string): Promise<Readable> {
+    const archive = await this.deps.sources.open(this.sourceKey(relativePath));
+    if (!archive) {
+      throw new RunFailure(
+        `the source archive '${relativePath}' does not exist (uploads expire after a day)`,
+      );
     }
-    return join(this.deps.sourcesDirectory, relativePath.slice('source/'.length));
+    return archive;
   }
 
   /** Waits for every active run to stop (shutdown). */
@@ -280,7 +307,7 @@ export class TaskService {
       await mkdir(context);
       if (request.sourceLocation) {
         log.line('Downloading source code...');
-        await applyLayer(context, createReadStream(this.sourcePath(request.sourceLocation)));
+        await applyLayer(context, await this.openSource(request.sourceLocation));
       }
       const registries = new RunRegistries({
         environment: this.deps.environment,
