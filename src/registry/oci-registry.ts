@@ -19,7 +19,7 @@ import type {
   RegistryRecord,
   UploadRecord,
 } from '../metadata/index.js';
-import type { BlobStore, ByteRange } from '../storage/index.js';
+import type { BlobSender, BlobStore, ByteRange } from '../storage/index.js';
 import { softDeletePolicy } from './soft-delete.js';
 
 export interface RegistryLimits {
@@ -83,6 +83,11 @@ export class OciRegistry {
 
   async openBlob(digest: string, range?: ByteRange): Promise<Readable> {
     return this.blobs.read(digest, range);
+  }
+
+  /** The store's fast path for serving a blob, when it has one (see BlobStore.openSender). */
+  async openBlobSender(digest: string, range?: ByteRange): Promise<BlobSender | undefined> {
+    return this.blobs.openSender?.(digest, range);
   }
 
   /**

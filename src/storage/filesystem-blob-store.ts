@@ -20,14 +20,25 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
+import {
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rm,
+  stat,
+  truncate,
+  unlink,
+  type FileHandle,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseDigest, type Digest } from '../core/digest.js';
 import { RegistryError } from '../core/errors.js';
-import type { BlobInfo, BlobStore, ByteRange } from './blob-store.js';
+import type { BlobInfo, BlobSender, BlobStore, ByteRange } from './blob-store.js';
+import { FileSender } from './file-sender.js';
 
 const READ_CHUNK = 1024 * 1024;
 const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -84,20 +95,33 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   async read(digest: string, range?: ByteRange): Promise<Readable> {
-    const path = this.blobPath(digest);
-    // Open first so a missing blob is a clean BLOB_UNKNOWN rather than a stream error mid-reply.
-    let handle;
+    const handle = await this.openBlob(digest);
+    return handle.createReadStream({
+      highWaterMark: READ_CHUNK,
+      ...(range ? { start: range.start, end: range.end } : {}),
+    });
+  }
+
+  async openSender(digest: string, range?: ByteRange): Promise<BlobSender> {
+    const handle = await this.openBlob(digest);
+    if (range) return new FileSender(handle, range.start, range.end);
     try {
-      handle = await open(path, 'r');
+      return new FileSender(handle, 0, (await handle.stat()).size - 1);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  /** Opened first so a missing blob is a clean BLOB_UNKNOWN rather than a stream error mid-reply. */
+  private async openBlob(digest: string): Promise<FileHandle> {
+    try {
+      return await open(this.blobPath(digest), 'r');
     } catch (error) {
       if (isNotFound(error))
         throw new RegistryError('BLOB_UNKNOWN', undefined, { detail: { digest } });
       throw error;
     }
-    return handle.createReadStream({
-      highWaterMark: READ_CHUNK,
-      ...(range ? { start: range.start, end: range.end } : {}),
-    });
   }
 
   async readUpload(id: string): Promise<Readable> {
