@@ -269,21 +269,24 @@ describe.skipIf(!enabled)('three replicas on PostgreSQL + Azurite behind HAProxy
       return statuses;
     };
 
-    // Through replica 2: only an address nobody here has may pull. All three refuse at once.
-    const before = replicas.map((r) => r.output().length);
-    await configure(1, ['10.20.30.40']);
-    expect(await pullStatuses()).toEqual([403, 403, 403]);
-    const refusedBy = replicas.flatMap((r, i) =>
-      r.output().slice(before[i]).includes('"status":403') ? [i] : [],
-    );
-    expect(refusedBy).toEqual([0, 1, 2]);
+    // Whatever fails, the rule is removed again: later tests pull through the same replicas.
+    try {
+      // Through replica 2: only an address nobody here has may pull. All three refuse at once.
+      const before = replicas.map((r) => r.output().length);
+      await configure(1, ['10.20.30.40']);
+      expect(await pullStatuses()).toEqual([403, 403, 403]);
+      const refusedBy = replicas.flatMap((r, i) =>
+        r.output().slice(before[i]).includes('"status":403') ? [i] : [],
+      );
+      expect(refusedBy).toEqual([0, 1, 2]);
 
-    // Through replica 3: the client's own address (forwarded by HAProxy; the replicas' peer is
-    // HAProxy at 127.0.0.2, which the rule does not allow) may pull again, on every replica.
-    await configure(2, ['127.0.0.1']);
-    expect(await pullStatuses()).toEqual([200, 200, 200]);
-
-    await configure(0, []);
+      // Through replica 3: the client's own address (forwarded by HAProxy; the replicas' peer is
+      // HAProxy at 127.0.0.2, which the rule does not allow) may pull again, on every replica.
+      await configure(2, ['127.0.0.1']);
+      expect(await pullStatuses()).toEqual([200, 200, 200]);
+    } finally {
+      await configure(0, []);
+    }
   });
 
   it(
