@@ -53,6 +53,7 @@ import {
   w1Skopeo,
   w2Many,
   w3Dedupe,
+  type PushCpu,
   type RatePair,
 } from './lib/workloads.js';
 
@@ -259,6 +260,8 @@ async function benchmark(options: Options, inputs: Inputs, scratch: string): Pro
   const restrictedRates: Record<NetworkMode, RatePair[]> = { open: [], restricted: [] };
   const notes: string[] = [];
   const pushCommitShare: Record<ServerKind, number[]> = { breakwater: [], distribution: [] };
+  const w2PushCpu: Record<ServerKind, PushCpu[]> = { breakwater: [], distribution: [] };
+  const w3PushCpu: Record<ServerKind, PushCpu[]> = { breakwater: [], distribution: [] };
   const want = (w: Workload) => options.only.has(w);
   const restrictedRules = want('restricted') ? restrictedRuleSet() : undefined;
 
@@ -319,9 +322,11 @@ async function benchmark(options: Options, inputs: Inputs, scratch: string): Pro
           });
           samples['w2-push'][kind].push(rates.push);
           samples['w2-pull'][kind].push(rates.pull);
+          w2PushCpu[kind].push(rates.pushCpu);
           log(
             `  W2 ${SERVER_LABEL[kind]}: push ${fmt(rates.push)} images/s, ` +
-              `pull ${fmt(rates.pull)} images/s`,
+              `pull ${fmt(rates.pull)} images/s; CPU per image pushed: server ` +
+              `${fmt(rates.pushCpu.server)} ms, skopeo ${fmt(rates.pushCpu.clients)} ms`,
           );
         });
       }
@@ -329,9 +334,13 @@ async function benchmark(options: Options, inputs: Inputs, scratch: string): Pro
     if (want('w3')) {
       for (const kind of KINDS) {
         await withServer(kind, `r${round}-w3`, { scratch }, async (server) => {
-          const rate = await w3Dedupe(server, inputs.w3);
+          const { rate, pushCpu } = await w3Dedupe(server, inputs.w3);
           samples['w3-push'][kind].push(rate);
-          log(`  W3 ${SERVER_LABEL[kind]}: push ${fmt(rate)} tags/s`);
+          w3PushCpu[kind].push(pushCpu);
+          log(
+            `  W3 ${SERVER_LABEL[kind]}: push ${fmt(rate)} tags/s; CPU per tag: server ` +
+              `${fmt(pushCpu.server)} ms, skopeo ${fmt(pushCpu.clients)} ms`,
+          );
         });
       }
     }
@@ -407,6 +416,8 @@ async function benchmark(options: Options, inputs: Inputs, scratch: string): Pro
     figures: summariseFigures(samples, limits?.median),
     ...(restrictedResult ? { restricted: restrictedResult } : {}),
     pushCommitShare,
+    w2PushCpu,
+    w3PushCpu,
     notes,
   };
   await writeResults(report);

@@ -5,6 +5,7 @@
  */
 import type { Limits } from './limits.js';
 import type { ServerKind } from './servers.js';
+import type { PushCpu } from './workloads.js';
 
 export type FigureId =
   | 'w1-skopeo-push'
@@ -164,6 +165,10 @@ export interface Report {
   restricted?: RestrictedResult;
   /** Share of W1 raw push time between the last body byte sent and the 201, per round. */
   pushCommitShare?: Record<ServerKind, number[]>;
+  /** CPU milliseconds per W2 image pushed, server and skopeo processes, per round. */
+  w2PushCpu?: Record<ServerKind, PushCpu[]>;
+  /** The same per W3 tag pushed (one skopeo at a time). */
+  w3PushCpu?: Record<ServerKind, PushCpu[]>;
   notes: string[];
 }
 
@@ -342,6 +347,9 @@ export function renderMarkdown(report: Report, chartFile: string): string {
         `Distribution ${fmt(100 * median(share.distribution))}% (medians).`,
     );
   }
+  lines.push(...pushCpuSection(report.w2PushCpu, 'W2 image', Number(report.machine.cpus ?? 1), 2));
+  // W3 runs one skopeo at a time: one core's worth of work at once, at best.
+  lines.push(...pushCpuSection(report.w3PushCpu, 'W3 tag', 1, 1.5));
   lines.push(
     '',
     '## Every round',
@@ -459,4 +467,41 @@ export function renderSvg(report: Report): string {
   });
   out.push('</svg>');
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * Where a push's CPU goes, and what that allows: with `cores` busy, a rate can be no more than
+ * cores x 1000 / (server + skopeo milliseconds per item), whatever the server does.
+ */
+function pushCpuSection(
+  cpu: Record<ServerKind, PushCpu[]> | undefined,
+  item: string,
+  cores: number,
+  target: number,
+): string[] {
+  if (!cpu || cpu.breakwater.length === 0 || cpu.distribution.length === 0) return [];
+  const of = (kind: ServerKind) => ({
+    server: median(cpu[kind].map((c) => c.server)),
+    clients: median(cpu[kind].map((c) => c.clients)),
+  });
+  const ours = of('breakwater');
+  const theirs = of('distribution');
+  const ceiling = (c: { server: number; clients: number }) =>
+    (cores * 1000) / (c.server + c.clients);
+  // For `target` times Distribution's rate, at best: server + skopeo <= theirs / target.
+  const budget = (theirs.server + theirs.clients) / target - ours.clients;
+  return [
+    '',
+    `## CPU per ${item} pushed (medians)`,
+    '',
+    `| Server | server ms | skopeo ms | total ms | ceiling on ${cores} busy core(s) (per s) |`,
+    '| --- | ---: | ---: | ---: | ---: |',
+    `| Breakwater | ${fmt(ours.server)} | ${fmt(ours.clients)} | ${fmt(ours.server + ours.clients)} | ${fmt(ceiling(ours))} |`,
+    `| Distribution | ${fmt(theirs.server)} | ${fmt(theirs.clients)} | ${fmt(theirs.server + theirs.clients)} | ${fmt(ceiling(theirs))} |`,
+    '',
+    `For ${target}x Distribution's rate the server could use at most ` +
+      `${fmt(Math.max(budget, 0))} ms of CPU per ${item.split(' ')[1]} (Distribution's total ` +
+      `divided by ${target}, less skopeo's own ${fmt(ours.clients)} ms), if nothing else ` +
+      `limited it; it used ${fmt(ours.server)} ms.`,
+  ];
 }
