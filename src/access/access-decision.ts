@@ -61,7 +61,13 @@ const AUTH_HELP = 'visit https://aka.ms/acr/authorization for more information.'
 export type Requirement =
   | { kind: 'authenticated' }
   | { kind: 'repository'; repository: string; actions: string[] }
-  | { kind: 'catalog' };
+  /** The catalog, or (`deleted`) soft delete's list of deleted repositories. */
+  | { kind: 'catalog'; deleted?: true };
+
+/** Registry scope names (`registry:<name>:*`) and the token scope each catalog needs. */
+const CATALOG_SCOPES = new Set(['catalog', 'deleted_catalog']);
+const catalogScope = (requirement: { deleted?: true }) =>
+  requirement.deleted ? 'deleted_catalog' : 'catalog';
 
 export interface RequestFacts {
   registry: RegistryRecord;
@@ -618,7 +624,7 @@ export class AccessDecider {
     for (const entry of requested) {
       const actions =
         entry.type === 'registry'
-          ? entry.name === 'catalog' && view.catalog()
+          ? CATALOG_SCOPES.has(entry.name) && view.catalog()
             ? ['*']
             : []
           : entry.actions.filter(
@@ -752,7 +758,7 @@ export class AccessDecider {
       requirement.kind === 'repository'
         ? `,scope="${formatScope({ type: 'repository', name: requirement.repository, actions: requirement.actions })}"`
         : requirement.kind === 'catalog'
-          ? ',scope="registry:catalog:*"'
+          ? `,scope="registry:${catalogScope(requirement)}:*"`
           : '';
     return `Bearer realm="${facts.realmBase}/oauth2/token",service="${facts.registry.loginServer}"${scope}`;
   }
@@ -844,8 +850,10 @@ function tokenCovers(
   requirement: Requirement,
   dockerAction: string,
 ): boolean {
-  if (requirement.kind === 'catalog')
-    return access.some((a) => a.type === 'registry' && a.name === 'catalog');
+  if (requirement.kind === 'catalog') {
+    const name = catalogScope(requirement);
+    return access.some((a) => a.type === 'registry' && a.name === name);
+  }
   if (requirement.kind !== 'repository') return true;
   return access.some(
     (a) =>

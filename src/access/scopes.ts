@@ -19,6 +19,11 @@ export const DOCKER_ACTIONS: Record<string, RepositoryAction[]> = {
   // ACR's metadata scopes (used by /acr/v1 and az acr repository).
   metadata_read: ['metadata/read'],
   metadata_write: ['metadata/write'],
+  // ACR's soft-delete scopes (az acr manifest list-deleted|list-deleted-tags|restore). ACR asks
+  // for registries/deleted/read and .../restore/action; here whoever may delete an artifact may
+  // see it once deleted, and restoring it also writes (it moves a tag back).
+  deleted_read: ['content/delete', 'metadata/read'],
+  deleted_restore: ['content/delete', 'content/write', 'metadata/read'],
 };
 
 /** Parses space-separated scopes; malformed ones are dropped (a client error, not a grant). */

@@ -265,6 +265,12 @@ function mergePolicies(current: unknown, input: unknown, now: string): Record<st
         break;
     }
   }
+  const enabled = (name: string) =>
+    isObject(merged[name]) && (merged[name] as Record<string, unknown>).status === 'enabled';
+  if (enabled('retentionPolicy') && enabled('softDeletePolicy')) {
+    // ACR refuses the pair: retention would delete what soft delete promises to keep.
+    throw invalid('The retention policy and the soft delete policy cannot both be enabled.');
+  }
   return merged;
 }
 

@@ -109,6 +109,11 @@ export interface ControlPlaneStore {
   deleteSecret(id: string): Promise<boolean>;
 
   putResource(resource: NewResource): Promise<ResourceRecord>;
+  /**
+   * Stores a resource only if none has its id (compare-and-set for ids allocated by counting,
+   * which several replicas may pick at once); undefined when the id was taken.
+   */
+  createResource(resource: NewResource): Promise<ResourceRecord | undefined>;
   getResource(id: string): Promise<ResourceRecord | undefined>;
   deleteResource(id: string): Promise<boolean>;
   listResources(filter: {

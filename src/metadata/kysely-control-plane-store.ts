@@ -247,31 +247,26 @@ export class KyselyControlPlaneStore implements ControlPlaneStore {
   }
 
   async putResource(resource: NewResource): Promise<ResourceRecord> {
-    const timestamp = now();
-    const idLower = resource.id.toLowerCase();
-    const values = {
-      id: resource.id,
-      type_lower: resource.type.toLowerCase(),
-      type: resource.type,
-      subscription_id: resource.subscriptionId.toLowerCase(),
-      resource_group_lower: resource.resourceGroup?.toLowerCase() ?? null,
-      name: resource.name,
-      location: resource.location,
-      tags: resource.tags ? JSON.stringify(resource.tags) : null,
-      sku: resource.sku ? JSON.stringify(resource.sku) : null,
-      identity: resource.identity ? JSON.stringify(resource.identity) : null,
-      properties: JSON.stringify(resource.properties),
-      system_data: resource.systemData ? JSON.stringify(resource.systemData) : null,
-      updated_at: timestamp,
-    };
+    const values = resourceColumns(resource);
     await this.db
       .insertInto('resources')
-      .values({ id_lower: idLower, created_at: timestamp, ...values })
+      .values({ id_lower: resource.id.toLowerCase(), created_at: values.updated_at, ...values })
       .onConflict((oc) => oc.column('id_lower').doUpdateSet(values))
       .execute();
     const stored = await this.getResource(resource.id);
     if (!stored) throw new Error('resource vanished after write');
     return stored;
+  }
+
+  async createResource(resource: NewResource): Promise<ResourceRecord | undefined> {
+    const values = resourceColumns(resource);
+    const result = await this.db
+      .insertInto('resources')
+      .values({ id_lower: resource.id.toLowerCase(), created_at: values.updated_at, ...values })
+      .onConflict((oc) => oc.column('id_lower').doNothing())
+      .executeTakeFirst();
+    if (Number(result.numInsertedOrUpdatedRows ?? 0) === 0) return undefined;
+    return this.getResource(resource.id);
   }
 
   async getResource(id: string): Promise<ResourceRecord | undefined> {
@@ -436,4 +431,22 @@ export class KyselyControlPlaneStore implements ControlPlaneStore {
       createdAt: row.created_at,
     }));
   }
+}
+
+function resourceColumns(resource: NewResource) {
+  return {
+    id: resource.id,
+    type_lower: resource.type.toLowerCase(),
+    type: resource.type,
+    subscription_id: resource.subscriptionId.toLowerCase(),
+    resource_group_lower: resource.resourceGroup?.toLowerCase() ?? null,
+    name: resource.name,
+    location: resource.location,
+    tags: resource.tags ? JSON.stringify(resource.tags) : null,
+    sku: resource.sku ? JSON.stringify(resource.sku) : null,
+    identity: resource.identity ? JSON.stringify(resource.identity) : null,
+    properties: JSON.stringify(resource.properties),
+    system_data: resource.systemData ? JSON.stringify(resource.systemData) : null,
+    updated_at: now(),
+  };
 }

@@ -9,6 +9,8 @@ import { ALL_ENABLED } from './metadata-store.js';
 import type {
   AttributeTarget,
   ChangeableAttributes,
+  DeletedManifestInfo,
+  DeletedTagRecord,
   ManifestInfo,
   RepositoryInfo,
   RegistryArmEnvelope,
@@ -21,6 +23,8 @@ import type {
   Page,
   ReferrerRecord,
   RegistryRecord,
+  RestoreOutcome,
+  RestoreRequest,
   TagRecord,
   UploadRecord,
 } from './metadata-store.js';
@@ -246,6 +250,9 @@ export class KyselyMetadataStore implements MetadataStore {
         'repository_blobs',
         'repositories',
         'uploads',
+        'deleted_tags',
+        'deleted_manifest_blobs',
+        'deleted_manifests',
         'registry_hosts',
         'registry_credentials',
       ] as const) {
@@ -605,10 +612,16 @@ export class KyselyMetadataStore implements MetadataStore {
     return row?.digest;
   }
 
-  async deleteManifest(registryId: string, repository: string, digest: string): Promise<boolean> {
-    return this.db
-      .transaction()
-      .execute((trx) => this.deleteManifestRows(trx, registryId, repository, digest));
+  async deleteManifest(
+    registryId: string,
+    repository: string,
+    digest: string,
+    softDelete = false,
+  ): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      if (softDelete) await this.keepDeleted(trx, registryId, repository, digest);
+      return this.deleteManifestRows(trx, registryId, repository, digest);
+    });
   }
 
   private async deleteManifestRows(
@@ -645,14 +658,113 @@ export class KyselyMetadataStore implements MetadataStore {
     return true;
   }
 
-  async deleteTag(registryId: string, repository: string, tag: string): Promise<boolean> {
-    const result = await this.db
-      .deleteFrom('tags')
+  /**
+   * Copies a manifest about to be deleted, with its blob references and tags, into the
+   * soft-deleted tables (a second deletion of the same digest refreshes its time).
+   */
+  private async keepDeleted(
+    trx: Transaction<Database>,
+    registryId: string,
+    repository: string,
+    digest: string,
+  ): Promise<void> {
+    const manifest = await trx
+      .selectFrom('manifests')
+      .selectAll()
       .where('registry_id', '=', registryId)
       .where('repository', '=', repository)
-      .where('name', '=', tag)
+      .where('digest', '=', digest)
       .executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+    if (!manifest) return;
+    const timestamp = now();
+    const children = await trx
+      .selectFrom('manifest_children')
+      .select('child_digest')
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .where('manifest_digest', '=', digest)
+      .execute();
+    const { attributes: _attributes, ...row } = manifest;
+    await trx
+      .insertInto('deleted_manifests')
+      .values({
+        ...row,
+        deleted_at: timestamp,
+        children: JSON.stringify(children.map((c) => c.child_digest)),
+      })
+      .onConflict((oc) =>
+        oc.columns(['registry_id', 'repository', 'digest']).doUpdateSet({ deleted_at: timestamp }),
+      )
+      .execute();
+    const blobs = await trx
+      .selectFrom('manifest_blobs')
+      .select('blob_digest')
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .where('manifest_digest', '=', digest)
+      .execute();
+    for (const part of chunks(blobs)) {
+      await trx
+        .insertInto('deleted_manifest_blobs')
+        .values(
+          part.map((b) => ({
+            registry_id: registryId,
+            repository,
+            manifest_digest: digest,
+            blob_digest: b.blob_digest,
+          })),
+        )
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+    }
+    const tags = await trx
+      .selectFrom('tags')
+      .select('name')
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .where('digest', '=', digest)
+      .execute();
+    for (const tag of tags)
+      await this.keepDeletedTag(trx, registryId, repository, tag.name, digest);
+  }
+
+  private async keepDeletedTag(
+    trx: Transaction<Database>,
+    registryId: string,
+    repository: string,
+    name: string,
+    digest: string,
+  ): Promise<void> {
+    const timestamp = now();
+    await trx
+      .insertInto('deleted_tags')
+      .values({ registry_id: registryId, repository, name, digest, deleted_at: timestamp })
+      .onConflict((oc) =>
+        oc
+          .columns(['registry_id', 'repository', 'name', 'digest'])
+          .doUpdateSet({ deleted_at: timestamp }),
+      )
+      .execute();
+  }
+
+  async deleteTag(
+    registryId: string,
+    repository: string,
+    tag: string,
+    softDelete = false,
+  ): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .deleteFrom('tags')
+        .where('registry_id', '=', registryId)
+        .where('repository', '=', repository)
+        .where('name', '=', tag)
+        .returning('digest')
+        .executeTakeFirst();
+      if (!row) return false;
+      if (softDelete) await this.keepDeletedTag(trx, registryId, repository, tag, row.digest);
+      return true;
+    });
   }
 
   async listTags(registryId: string, repository: string, page: Page = {}): Promise<string[]> {
@@ -854,6 +966,7 @@ export class KyselyMetadataStore implements MetadataStore {
   async deleteRepository(
     registryId: string,
     repository: string,
+    softDelete = false,
   ): Promise<{ manifestsDeleted: string[]; tagsDeleted: string[] } | undefined> {
     return this.db.transaction().execute(async (trx) => {
       const exists = await trx
@@ -875,6 +988,11 @@ export class KyselyMetadataStore implements MetadataStore {
         .where('registry_id', '=', registryId)
         .where('repository', '=', repository)
         .execute();
+      if (softDelete) {
+        for (const { digest } of manifests) {
+          await this.keepDeleted(trx, registryId, repository, digest);
+        }
+      }
       for (const table of [
         'tags',
         'manifest_children',
@@ -924,6 +1042,242 @@ export class KyselyMetadataStore implements MetadataStore {
       size: Number(r.size),
       annotations: r.annotations ? (JSON.parse(r.annotations) as Record<string, string>) : null,
     }));
+  }
+
+  // Soft delete
+
+  async listDeletedManifests(
+    registryId: string,
+    repository: string,
+  ): Promise<DeletedManifestInfo[]> {
+    const rows = await this.db
+      .selectFrom('deleted_manifests')
+      .select(['digest', 'media_type', 'artifact_type', 'size', 'created_at', 'deleted_at'])
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .orderBy('deleted_at')
+      .orderBy('digest')
+      .execute();
+    return rows.map((r) => ({
+      digest: r.digest,
+      mediaType: r.media_type,
+      artifactType: r.artifact_type,
+      size: Number(r.size),
+      createdAt: r.created_at,
+      deletedAt: r.deleted_at,
+    }));
+  }
+
+  async listDeletedTags(registryId: string, repository: string): Promise<DeletedTagRecord[]> {
+    const rows = await this.db
+      .selectFrom('deleted_tags')
+      .select(['name', 'digest', 'deleted_at'])
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .orderBy('deleted_at')
+      .orderBy('name')
+      .execute();
+    return rows.map((r) => ({ name: r.name, digest: r.digest, deletedAt: r.deleted_at }));
+  }
+
+  async listDeletedRepositories(registryId: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('deleted_manifests')
+      .select('deleted_manifests.repository')
+      .distinct()
+      .where('deleted_manifests.registry_id', '=', registryId)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('repositories')
+              .select('repositories.name')
+              .whereRef('repositories.registry_id', '=', 'deleted_manifests.registry_id')
+              .whereRef('repositories.name', '=', 'deleted_manifests.repository'),
+          ),
+        ),
+      )
+      .orderBy('deleted_manifests.repository')
+      .execute();
+    return rows.map((r) => r.repository);
+  }
+
+  async restoreManifest(
+    registryId: string,
+    repository: string,
+    digest: string,
+    request: RestoreRequest,
+  ): Promise<RestoreOutcome> {
+    return this.db.transaction().execute(async (trx) => {
+      // Restoring makes blobs reachable again: excluded from a collection in progress.
+      await this.collectionLock(trx, 'shared');
+      const inRepository = (table: 'manifests' | 'deleted_manifests') =>
+        trx
+          .selectFrom(table)
+          .selectAll()
+          .where('registry_id', '=', registryId)
+          .where('repository', '=', repository)
+          .where('digest', '=', digest)
+          .executeTakeFirst();
+      const live = await inRepository('manifests');
+      const deleted = live ? undefined : await inRepository('deleted_manifests');
+      if (!live && !deleted) return 'not-found';
+
+      const current =
+        request.tag === undefined
+          ? undefined
+          : await trx
+              .selectFrom('tags')
+              .select('digest')
+              .where('registry_id', '=', registryId)
+              .where('repository', '=', repository)
+              .where('name', '=', request.tag)
+              .executeTakeFirst();
+      if (current && current.digest !== digest) {
+        if (!request.force) return 'tag-exists';
+        if (request.softDelete) {
+          await this.keepDeletedTag(trx, registryId, repository, request.tag!, current.digest);
+        }
+      }
+
+      if (deleted) {
+        const manifestExists = async (wanted: string) =>
+          (await trx
+            .selectFrom('manifests')
+            .select('digest')
+            .where('registry_id', '=', registryId)
+            .where('repository', '=', repository)
+            .where('digest', '=', wanted)
+            .executeTakeFirst()) !== undefined;
+        if (deleted.subject && !(await manifestExists(deleted.subject))) return 'subject-missing';
+        const children = JSON.parse(deleted.children) as string[];
+        for (const child of children) {
+          if (!(await manifestExists(child))) return 'children-missing';
+        }
+        const blobs = (
+          await trx
+            .selectFrom('deleted_manifest_blobs')
+            .select('blob_digest')
+            .where('registry_id', '=', registryId)
+            .where('repository', '=', repository)
+            .where('manifest_digest', '=', digest)
+            .execute()
+        ).map((b) => b.blob_digest);
+        const { deleted_at: _deletedAt, children: _children, ...row } = deleted;
+        await this.ensureRepository(trx, registryId, repository);
+        await trx.insertInto('manifests').values(row).execute();
+        const timestamp = now();
+        for (const part of chunks(blobs)) {
+          const rows = part.map((blob) => ({ registry_id: registryId, repository, digest: blob }));
+          // A deleted repository lost its blob links: the restored manifest needs them back.
+          await trx
+            .insertInto('repository_blobs')
+            .values(rows.map((r) => ({ ...r, created_at: timestamp })))
+            .onConflict((oc) => oc.doNothing())
+            .execute();
+          await trx
+            .insertInto('manifest_blobs')
+            .values(
+              part.map((blob) => ({
+                registry_id: registryId,
+                repository,
+                manifest_digest: digest,
+                blob_digest: blob,
+              })),
+            )
+            .onConflict((oc) => oc.doNothing())
+            .execute();
+        }
+        for (const part of chunks(children)) {
+          await trx
+            .insertInto('manifest_children')
+            .values(
+              part.map((child) => ({
+                registry_id: registryId,
+                repository,
+                manifest_digest: digest,
+                child_digest: child,
+              })),
+            )
+            .onConflict((oc) => oc.doNothing())
+            .execute();
+        }
+      }
+      await this.forgetDeleted(trx, registryId, repository, digest);
+
+      if (request.tag !== undefined) {
+        await trx
+          .insertInto('tags')
+          .values({
+            registry_id: registryId,
+            repository,
+            name: request.tag,
+            digest,
+            updated_at: now(),
+          })
+          .onConflict((oc) =>
+            oc
+              .columns(['registry_id', 'repository', 'name'])
+              .doUpdateSet({ digest, updated_at: now() }),
+          )
+          .execute();
+        await trx
+          .deleteFrom('deleted_tags')
+          .where('registry_id', '=', registryId)
+          .where('repository', '=', repository)
+          .where('name', '=', request.tag)
+          .where('digest', '=', digest)
+          .execute();
+      }
+      return 'restored';
+    });
+  }
+
+  /** Drops a soft-deleted manifest's rows (not its tags: they stay restorable on their own). */
+  private async forgetDeleted(
+    trx: Transaction<Database>,
+    registryId: string,
+    repository: string,
+    digest: string,
+  ): Promise<void> {
+    await trx
+      .deleteFrom('deleted_manifest_blobs')
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .where('manifest_digest', '=', digest)
+      .execute();
+    await trx
+      .deleteFrom('deleted_manifests')
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .where('digest', '=', digest)
+      .execute();
+  }
+
+  async purgeDeleted(registryId: string, cutoff: string): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      const expired = await trx
+        .selectFrom('deleted_manifests')
+        .select(['repository', 'digest'])
+        .where('registry_id', '=', registryId)
+        .where('deleted_at', '<', cutoff)
+        .execute();
+      for (const { repository, digest } of expired) {
+        await this.forgetDeleted(trx, registryId, repository, digest);
+        // Its tags cannot be restored without it.
+        await trx
+          .deleteFrom('deleted_tags')
+          .where('registry_id', '=', registryId)
+          .where('repository', '=', repository)
+          .where('digest', '=', digest)
+          .execute();
+      }
+      await trx
+        .deleteFrom('deleted_tags')
+        .where('registry_id', '=', registryId)
+        .where('deleted_at', '<', cutoff)
+        .execute();
+      return expired.length;
+    });
   }
 
   // Upload sessions
@@ -1028,6 +1382,15 @@ export class KyselyMetadataStore implements MetadataStore {
             selectFrom('uploads')
               .select('uploads.id')
               .whereRef('uploads.claimed_digest', '=', 'blobs.digest'),
+          ),
+        ),
+      )
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('deleted_manifest_blobs')
+              .select('deleted_manifest_blobs.blob_digest')
+              .whereRef('deleted_manifest_blobs.blob_digest', '=', 'blobs.digest'),
           ),
         ),
       );

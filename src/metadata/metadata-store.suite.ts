@@ -381,6 +381,70 @@ export function metadataStoreContract(
       expect(await store.getManifest(registry.id, 'ret', index)).toBeDefined();
     });
 
+    it('soft-deletes manifests and tags, keeps their blobs, restores them and purges them', async () => {
+      const [layer, other] = ['sd-layer', 'sd-other'].map(digest) as [string, string];
+      for (const blob of [layer, other]) {
+        await store.recordBlob(blob, 3);
+        await store.linkBlob(registry.id, 'sd', blob);
+      }
+      const image = manifestOf('sd-image', { blobs: [layer], tag: 'v1' });
+      const replacement = manifestOf('sd-new', { blobs: [other] });
+      expect(await store.putManifest(registry.id, 'sd', image)).toBeUndefined();
+      expect(await store.putManifest(registry.id, 'sd', replacement)).toBeUndefined();
+      expect(await store.deleteManifest(registry.id, 'sd', image.digest, true)).toBe(true);
+
+      expect(await store.getManifest(registry.id, 'sd', image.digest)).toBeUndefined();
+      expect(await store.resolveTag(registry.id, 'sd', 'v1')).toBeUndefined();
+      expect((await store.listDeletedManifests(registry.id, 'sd')).map((m) => m.digest)).toEqual([
+        image.digest,
+      ]);
+      expect(await store.listDeletedTags(registry.id, 'sd')).toMatchObject([
+        { name: 'v1', digest: image.digest },
+      ]);
+      // Its layer is not garbage while it is restorable.
+      const cutoff = await cutoffNow();
+      await store.deleteManifest(registry.id, 'sd', replacement.digest);
+      expect(await store.listGarbageBlobs(cutoff, 100)).toEqual([other]);
+
+      // The tag moved on meanwhile: restoring under it needs force, and soft-deletes the mover.
+      await store.putManifest(registry.id, 'sd', { ...replacement, tag: 'v1' });
+      const restore = (force: boolean) =>
+        store.restoreManifest(registry.id, 'sd', image.digest, {
+          tag: 'v1',
+          force,
+          softDelete: true,
+        });
+      expect(await restore(false)).toBe('tag-exists');
+      expect(await restore(true)).toBe('restored');
+      expect(await store.resolveTag(registry.id, 'sd', 'v1')).toBe(image.digest);
+      expect((await store.getManifest(registry.id, 'sd', image.digest))?.content).toEqual(
+        image.content,
+      );
+      expect(await store.listDeletedManifests(registry.id, 'sd')).toEqual([]);
+      expect(await store.listDeletedTags(registry.id, 'sd')).toMatchObject([
+        { name: 'v1', digest: replacement.digest },
+      ]);
+      expect(await store.restoreManifest(registry.id, 'sd', digest('never'), {})).toBe('not-found');
+
+      // A deleted repository lists as deleted, and its manifest comes back with its blob links.
+      expect(await store.deleteRepository(registry.id, 'sd', true)).toBeDefined();
+      expect(await store.listDeletedRepositories(registry.id)).toEqual(['sd']);
+      expect(await store.restoreManifest(registry.id, 'sd', image.digest, { tag: 'v1' })).toBe(
+        'restored',
+      );
+      expect(await store.getLinkedBlob(registry.id, 'sd', layer)).toBe(3);
+      expect(await store.listDeletedRepositories(registry.id)).toEqual([]);
+
+      // Untagging soft-deletes the tag alone; expiry forgets everything deleted before it.
+      expect(await store.deleteTag(registry.id, 'sd', 'v1', true)).toBe(true);
+      await store.deleteManifest(registry.id, 'sd', image.digest, true);
+      // The replacement went with the repository and was never restored.
+      expect(await store.purgeDeleted(registry.id, await cutoffNow())).toBe(2);
+      expect(await store.listDeletedManifests(registry.id, 'sd')).toEqual([]);
+      expect(await store.listDeletedTags(registry.id, 'sd')).toEqual([]);
+      expect(await store.listGarbageBlobs(new Date().toISOString(), 100)).toContain(layer);
+    });
+
     it('keeps upload sessions', async () => {
       const id = randomUUID();
       await store.createUpload({ id, registryId: registry.id, repository: 'r' });

@@ -148,6 +148,43 @@ export interface ManifestInfo {
   attributes: ChangeableAttributes;
 }
 
+/** A soft-deleted manifest (softDeletePolicy), restorable until it expires. */
+export interface DeletedManifestInfo {
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  size: number;
+  createdAt: string;
+  deletedAt: string;
+}
+
+/** A soft-deleted tag: which manifest it named, and when it went. */
+export interface DeletedTagRecord {
+  name: string;
+  digest: string;
+  deletedAt: string;
+}
+
+export type RestoreOutcome =
+  | 'restored'
+  /** Neither a soft-deleted nor a live manifest with that digest. */
+  | 'not-found'
+  /** The tag names another manifest now (restore with `force` to move it). */
+  | 'tag-exists'
+  /** A referrer whose subject is gone: restore the subject first (ACR's rule). */
+  | 'subject-missing'
+  /** An index whose child manifests are gone: restore them first. */
+  | 'children-missing';
+
+export interface RestoreRequest {
+  /** The tag to point at the restored manifest (none: restored untagged). */
+  tag?: string;
+  /** Move the tag even if it names another manifest now. */
+  force?: boolean;
+  /** Whether the tag a forced restore moves is itself soft-deleted (the policy is on). */
+  softDelete?: boolean;
+}
+
 export interface MetadataStore {
   // Registries
   createRegistry(registry: NewRegistry): Promise<RegistryRecord>;
@@ -216,9 +253,22 @@ export interface MetadataStore {
     digest: string,
   ): Promise<ManifestRecord | undefined>;
   resolveTag(registryId: string, repository: string, tag: string): Promise<string | undefined>;
-  /** Deletes a manifest and every tag pointing at it. */
-  deleteManifest(registryId: string, repository: string, digest: string): Promise<boolean>;
-  deleteTag(registryId: string, repository: string, tag: string): Promise<boolean>;
+  /**
+   * Deletes a manifest and every tag pointing at it. With `softDelete` (the registry's
+   * softDeletePolicy is on) both are kept aside, restorable, in the same transaction.
+   */
+  deleteManifest(
+    registryId: string,
+    repository: string,
+    digest: string,
+    softDelete?: boolean,
+  ): Promise<boolean>;
+  deleteTag(
+    registryId: string,
+    repository: string,
+    tag: string,
+    softDelete?: boolean,
+  ): Promise<boolean>;
   listTags(registryId: string, repository: string, page?: Page): Promise<string[]>;
   /** Every tag with its digest and locks (including unlisted ones). */
   listTagRecords(registryId: string, repository: string): Promise<TagRecord[]>;
@@ -241,10 +291,11 @@ export interface MetadataStore {
     target: AttributeTarget,
     change: Partial<ChangeableAttributes>,
   ): Promise<ChangeableAttributes | undefined>;
-  /** Deletes a repository with its manifests, tags and blob links. */
+  /** Deletes a repository with its manifests, tags and blob links (soft-deleting them on request). */
   deleteRepository(
     registryId: string,
     repository: string,
+    softDelete?: boolean,
   ): Promise<{ manifestsDeleted: string[]; tagsDeleted: string[] } | undefined>;
   listReferrers(
     registryId: string,
@@ -252,6 +303,29 @@ export interface MetadataStore {
     subject: string,
     artifactType?: string,
   ): Promise<ReferrerRecord[]>;
+
+  // Soft delete (softDeletePolicy)
+  /** Soft-deleted manifests of a repository, oldest deletion first. */
+  listDeletedManifests(registryId: string, repository: string): Promise<DeletedManifestInfo[]>;
+  /** Soft-deleted tags of a repository, oldest deletion first. */
+  listDeletedTags(registryId: string, repository: string): Promise<DeletedTagRecord[]>;
+  /** Repositories that were deleted and still hold soft-deleted manifests. */
+  listDeletedRepositories(registryId: string): Promise<string[]>;
+  /**
+   * Brings a soft-deleted manifest back (its blob links too), optionally under a tag, in one
+   * transaction; with a live manifest of that digest only the tag is restored.
+   */
+  restoreManifest(
+    registryId: string,
+    repository: string,
+    digest: string,
+    request: RestoreRequest,
+  ): Promise<RestoreOutcome>;
+  /**
+   * Forgets the registry's soft-deleted manifests and tags deleted before `cutoff`; their blobs
+   * become garbage for the next sweep. Resolves how many manifests went.
+   */
+  purgeDeleted(registryId: string, cutoff: string): Promise<number>;
 
   // Upload sessions
   createUpload(upload: {

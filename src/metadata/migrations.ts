@@ -385,6 +385,64 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
         }
       },
     },
+    '0009_soft_delete': {
+      async up(db: Kysely<unknown>) {
+        // softDeletePolicy: deleted manifests and tags stay restorable until they expire.
+        await db.schema
+          .createTable('deleted_manifests')
+          .addColumn('registry_id', t.text, (c) =>
+            c.notNull().references('registries.id').onDelete('cascade'),
+          )
+          .addColumn('repository', t.text, (c) => c.notNull())
+          .addColumn('digest', t.text, (c) => c.notNull())
+          .addColumn('media_type', t.text, (c) => c.notNull())
+          .addColumn('artifact_type', t.text)
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .addColumn('content', t.bytes, (c) => c.notNull())
+          .addColumn('subject', t.text)
+          .addColumn('annotations', t.text)
+          .addColumn('created_at', t.text, (c) => c.notNull())
+          .addColumn('deleted_at', t.text, (c) => c.notNull())
+          .addColumn('children', t.text, (c) => c.notNull())
+          .addPrimaryKeyConstraint('deleted_manifests_pk', ['registry_id', 'repository', 'digest'])
+          .execute();
+        await db.schema
+          .createTable('deleted_manifest_blobs')
+          .addColumn('registry_id', t.text, (c) => c.notNull())
+          .addColumn('repository', t.text, (c) => c.notNull())
+          .addColumn('manifest_digest', t.text, (c) => c.notNull())
+          .addColumn('blob_digest', t.text, (c) => c.notNull())
+          .addPrimaryKeyConstraint('deleted_manifest_blobs_pk', [
+            'registry_id',
+            'repository',
+            'manifest_digest',
+            'blob_digest',
+          ])
+          .execute();
+        // Collection asks "does a soft-deleted manifest still need this blob".
+        await db.schema
+          .createIndex('deleted_manifest_blobs_by_blob')
+          .on('deleted_manifest_blobs')
+          .column('blob_digest')
+          .execute();
+        await db.schema
+          .createTable('deleted_tags')
+          .addColumn('registry_id', t.text, (c) =>
+            c.notNull().references('registries.id').onDelete('cascade'),
+          )
+          .addColumn('repository', t.text, (c) => c.notNull())
+          .addColumn('name', t.text, (c) => c.notNull())
+          .addColumn('digest', t.text, (c) => c.notNull())
+          .addColumn('deleted_at', t.text, (c) => c.notNull())
+          .addPrimaryKeyConstraint('deleted_tags_pk', [
+            'registry_id',
+            'repository',
+            'name',
+            'digest',
+          ])
+          .execute();
+      },
+    },
   };
 }
 

@@ -5,7 +5,8 @@ import {
   type PostgresServer,
 } from '../../test/support/postgres.js';
 import { metadataStoreContract } from './metadata-store.suite.js';
-import { openPostgresMetadataStore } from './postgres.js';
+import { openPostgresMetadataStore, openPostgresStores } from './postgres.js';
+import { serviceStoresContract } from './service-stores.suite.js';
 
 // One throwaway server for the file; every store opens its own fresh database.
 describe.runIf(requirePostgres())('PostgreSQL metadata backend', () => {
@@ -20,4 +21,5 @@ describe.runIf(requirePostgres())('PostgreSQL metadata backend', () => {
   metadataStoreContract('postgres', async () =>
     openPostgresMetadataStore(await server.createDatabase()),
   );
+  serviceStoresContract('postgres', async () => openPostgresStores(await server.createDatabase()));
 });

@@ -110,6 +110,8 @@ export class ScannerStore {
       .select(['vulnerability_advisories.id', 'vulnerability_advisories.record'])
       .where('vulnerability_packages.ecosystem', '=', ecosystem)
       .where('vulnerability_packages.name', 'in', names)
+      // Without an order each engine answers in its own; scans must read the same everywhere.
+      .orderBy('vulnerability_advisories.id')
       .execute();
     const seen = new Map<string, string>();
     for (const row of rows) seen.set(row.id, row.record);
@@ -123,6 +125,7 @@ export class ScannerStore {
       .selectFrom('vulnerability_advisories')
       .select('record')
       .where('id', 'in', ids)
+      .orderBy('id')
       .execute();
     return rows.map((row) => row.record);
   }

@@ -14,6 +14,9 @@
  * manifest_children   manifests an index references
  * tags                (registry, repository, tag) -> manifest digest
  * uploads             upload sessions (bytes live in the blob store under the same id)
+ * deleted_manifests   soft-deleted manifests (softDeletePolicy), restorable until they expire
+ * deleted_manifest_blobs  the blobs those reference (garbage collection keeps them)
+ * deleted_tags        soft-deleted tags: (registry, repository, tag, digest) -> when
  *
  * tenants, subscriptions          the ARM/Entra hierarchy
  * principals, principal_secrets   service principals and managed identities (secrets: salted hashes)
@@ -186,6 +189,38 @@ export interface TagsTable {
   attributes: string | null;
 }
 
+/** A manifest row as it was when soft-deleted, plus when and what it listed (an index). */
+export interface DeletedManifestsTable {
+  registry_id: string;
+  repository: string;
+  digest: string;
+  media_type: string;
+  artifact_type: string | null;
+  size: number;
+  content: Buffer;
+  subject: string | null;
+  annotations: string | null;
+  created_at: string;
+  deleted_at: string;
+  /** JSON array of the child manifest digests (an index). */
+  children: string;
+}
+
+export interface DeletedManifestBlobsTable {
+  registry_id: string;
+  repository: string;
+  manifest_digest: string;
+  blob_digest: string;
+}
+
+export interface DeletedTagsTable {
+  registry_id: string;
+  repository: string;
+  name: string;
+  digest: string;
+  deleted_at: string;
+}
+
 export interface UploadsTable {
   id: string;
   registry_id: string;
@@ -268,6 +303,9 @@ export interface Database {
   manifest_children: ManifestChildrenTable;
   tags: TagsTable;
   uploads: UploadsTable;
+  deleted_manifests: DeletedManifestsTable;
+  deleted_manifest_blobs: DeletedManifestBlobsTable;
+  deleted_tags: DeletedTagsTable;
   tenants: TenantsTable;
   subscriptions: SubscriptionsTable;
   principals: PrincipalsTable;

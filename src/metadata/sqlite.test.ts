@@ -1,8 +1,10 @@
 import { metadataStoreContract } from './metadata-store.suite.js';
+import { serviceStoresContract } from './service-stores.suite.js';
 import { describe, expect, it } from 'vitest';
 import { openSqliteMetadataStore, openSqliteStores } from './sqlite.js';
 
 metadataStoreContract('sqlite', () => openSqliteMetadataStore(':memory:'));
+serviceStoresContract('sqlite', () => openSqliteStores(':memory:'));
 
 describe('AccessLogStore', () => {
   it('lists by registry, result and time, and prunes old records', async () => {

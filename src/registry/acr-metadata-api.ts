@@ -23,6 +23,7 @@ import { parsePageSize, readBoundedBody } from './http-utils.js';
 import { LOCKED_MESSAGE } from './locks.js';
 import type { OciRegistry } from './oci-registry.js';
 import { guardRequest } from './request-guard.js';
+import { softDeletePolicy } from './soft-delete.js';
 
 type Target =
   | { kind: 'catalog' }
@@ -217,7 +218,11 @@ export function registerAcrMetadataApi(app: FastifyInstance, options: AcrMetadat
           const attributes = info.attributes;
           if (!attributes.deleteEnabled || !attributes.writeEnabled)
             throw new RegistryError('DENIED', LOCKED_MESSAGE, { status: 405 });
-          const deleted = await metadata.deleteRepository(registry.id, repository);
+          const deleted = await metadata.deleteRepository(
+            registry.id,
+            repository,
+            softDeletePolicy(registry.properties).enabled,
+          );
           reply.code(202);
           return deleted;
         }

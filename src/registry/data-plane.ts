@@ -13,6 +13,7 @@ import { isValidTag } from '../core/reference.js';
 import type { RegistryRecord } from '../metadata/index.js';
 import type { AccessDecider, DataPrincipal, Requirement } from '../access/index.js';
 import { registerAcrMetadataApi } from './acr-metadata-api.js';
+import { registerSoftDeleteApi } from './soft-delete.js';
 import { sendRegistryError } from './errors.js';
 import { guardRequest } from './request-guard.js';
 import type { HostResolver } from './host-resolver.js';
@@ -148,6 +149,7 @@ export async function dataPlanePlugin(
 
   // ACR's metadata API (/acr/v1/) shares the body handling and error serialiser.
   registerAcrMetadataApi(app, { registry: oci, hosts, decider, door });
+  registerSoftDeleteApi(app, { metadata: oci.metadata, hosts, decider, door });
 
   // Handlers
 

@@ -46,6 +46,7 @@ describe('GarbageCollector on the embedded stores', () => {
     const patient = new GarbageCollector(metadata, blobs, 3600_000);
     expect(await patient.collect()).toEqual({
       manifestsDeleted: 0,
+      softDeletedPurged: 0,
       blobsDeleted: 0,
       orphansDeleted: 1,
     });
@@ -55,12 +56,58 @@ describe('GarbageCollector on the embedded stores', () => {
     const later = new Date(Date.now() + 7200_000);
     expect(await patient.collect(later)).toEqual({
       manifestsDeleted: 0,
+      softDeletedPurged: 0,
       blobsDeleted: 1,
       orphansDeleted: 0,
     });
     expect(await blobs.stat(unreferenced)).toBeUndefined();
     expect(await blobs.stat(referenced)).toBeDefined();
     expect(await metadata.getLinkedBlob(registry.id, 'app', referenced)).toBe(100);
+    await metadata.close();
+  });
+
+  it("keeps a soft-deleted manifest's blobs until its retention days have passed", async () => {
+    const metadata = await openSqliteMetadataStore(':memory:');
+    const blobs = await FilesystemBlobStore.open(mkdtempSync(join(tmpdir(), 'breakwater-gc-')));
+    const registry = await metadata.createRegistry({
+      name: 'sd',
+      loginServer: 'sd.test',
+      properties: { policies: { softDeletePolicy: { status: 'enabled', retentionDays: 3 } } },
+    });
+    const layer = await storeBytes(blobs, randomBytes(100));
+    await metadata.recordBlob(layer, 100);
+    await metadata.linkBlob(registry.id, 'app', layer);
+    const digest = sha256(Buffer.from('sd'));
+    await metadata.putManifest(registry.id, 'app', {
+      digest,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      content: Buffer.from('sd'),
+      blobs: [layer],
+      children: [],
+      tag: 'v1',
+    });
+    expect(await metadata.deleteManifest(registry.id, 'app', digest, true)).toBe(true);
+
+    const collector = new GarbageCollector(metadata, blobs, 3600_000);
+    const inDays = (days: number) => new Date(Date.now() + days * 24 * 3600_000);
+    // Two days on: past the grace period, within the retention days.
+    expect(await collector.collect(inDays(2))).toMatchObject({
+      softDeletedPurged: 0,
+      blobsDeleted: 0,
+    });
+    expect(await blobs.stat(layer)).toBeDefined();
+    expect(await metadata.listDeletedTags(registry.id, 'app')).toHaveLength(1);
+    // Four days on: expired, forgotten, and its blob collected in the same pass.
+    expect(await collector.collect(inDays(4))).toMatchObject({
+      softDeletedPurged: 1,
+      blobsDeleted: 1,
+    });
+    expect(await blobs.stat(layer)).toBeUndefined();
+    expect(await metadata.listDeletedManifests(registry.id, 'app')).toEqual([]);
+    expect(await metadata.listDeletedTags(registry.id, 'app')).toEqual([]);
+    expect(await metadata.restoreManifest(registry.id, 'app', digest, { tag: 'v1' })).toBe(
+      'not-found',
+    );
     await metadata.close();
   });
 

@@ -5,9 +5,12 @@
  * 1. retention: in registries whose `policies.retentionPolicy` is enabled, untagged manifests
  *    older than its `days` (and than the grace period) are deleted, unless an index lists them,
  *    they are referrers, or a lock protects them;
- * 2. sweep: blobs that no manifest references and that nobody pushed, mounted or claimed within
+ * 2. soft delete: manifests and tags soft-deleted (`policies.softDeletePolicy`) longer ago than
+ *    its `retentionDays` are forgotten, so their blobs become garbage for the sweep; until then
+ *    the sweep keeps every blob a soft-deleted manifest references;
+ * 3. sweep: blobs that no manifest references and that nobody pushed, mounted or claimed within
  *    the grace period lose their bytes and their rows;
- * 3. orphans: bytes in the blob store that no row describes (a crash between the two stores)
+ * 4. orphans: bytes in the blob store that no row describes (a crash between the two stores)
  *    are deleted, unless an upload has claimed them.
  *
  * Every deletion re-checks its target inside a metadata transaction that excludes manifest
@@ -19,12 +22,15 @@
 import type { Logger } from 'pino';
 import type { MetadataStore } from '../metadata/index.js';
 import type { BlobStore } from '../storage/index.js';
+import { softDeletePolicy } from './soft-delete.js';
 
 const DAY = 24 * 3600_000;
 const BATCH = 500;
 
 export interface CollectionReport {
   manifestsDeleted: number;
+  /** Soft-deleted manifests whose retention ran out. */
+  softDeletedPurged: number;
   blobsDeleted: number;
   orphansDeleted: number;
 }
@@ -45,8 +51,14 @@ export class GarbageCollector {
   ) {}
 
   async collect(now = new Date()): Promise<CollectionReport> {
-    const report: CollectionReport = { manifestsDeleted: 0, blobsDeleted: 0, orphansDeleted: 0 };
+    const report: CollectionReport = {
+      manifestsDeleted: 0,
+      softDeletedPurged: 0,
+      blobsDeleted: 0,
+      orphansDeleted: 0,
+    };
     await this.applyRetention(now, report);
+    await this.purgeSoftDeleted(now, report);
     await this.sweepBlobs(new Date(now.getTime() - this.graceMs).toISOString(), report);
     await this.sweepOrphans(report);
     return report;
@@ -68,6 +80,15 @@ export class GarbageCollector {
           report.manifestsDeleted += 1;
         }
       }
+    }
+  }
+
+  private async purgeSoftDeleted(now: Date, report: CollectionReport): Promise<void> {
+    for (const registry of await this.metadata.listRegistries()) {
+      // The current retentionDays counts, even once the policy is disabled (as ACR's auto-purge).
+      const { retentionDays: days } = softDeletePolicy(registry.properties);
+      const cutoff = new Date(now.getTime() - days * DAY).toISOString();
+      report.softDeletedPurged += await this.metadata.purgeDeleted(registry.id, cutoff);
     }
   }
 
@@ -106,7 +127,11 @@ export function scheduleCollection(
     running = collector
       .collect()
       .then((report) => {
-        const total = report.manifestsDeleted + report.blobsDeleted + report.orphansDeleted;
+        const total =
+          report.manifestsDeleted +
+          report.softDeletedPurged +
+          report.blobsDeleted +
+          report.orphansDeleted;
         if (total > 0) logger.info(report, 'garbage collected');
       })
       .catch((error: unknown) => logger.error({ err: error }, 'garbage collection failed'))

@@ -20,6 +20,7 @@ import type {
   UploadRecord,
 } from '../metadata/index.js';
 import type { BlobSender, BlobStore, ByteRange } from '../storage/index.js';
+import { softDeletePolicy } from './soft-delete.js';
 
 /** How often an upload session in use is marked as active (expiry counts in hours). */
 const TOUCH_EVERY_MS = 60_000;
@@ -371,10 +372,16 @@ export class OciRegistry {
         ...(digest ? { digest } : {}),
       });
     }
+    const softDelete = softDeletePolicy(registry.properties).enabled;
     const deleted =
       parsed.kind === 'digest'
-        ? await this.metadata.deleteManifest(registry.id, repository, parsed.digest.value)
-        : await this.metadata.deleteTag(registry.id, repository, parsed.tag);
+        ? await this.metadata.deleteManifest(
+            registry.id,
+            repository,
+            parsed.digest.value,
+            softDelete,
+          )
+        : await this.metadata.deleteTag(registry.id, repository, parsed.tag, softDelete);
     if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', undefined, { detail: { reference } });
   }
 

@@ -28,6 +28,7 @@ import {
   ServiceEnvironment,
 } from '../services/index.js';
 import { TaskService } from '../services/tasks/index.js';
+import { blobStoreSourceArchives } from './build-sources.js';
 
 /** The registry audience ACR's SDKs and the CLI ask the identity service for. */
 export const ACR_AUDIENCE = 'https://containerregistry.azure.net';
@@ -173,7 +174,7 @@ export async function createPlatform(
       registryTokens.refreshToken({ kind: 'run', id: runResourceId }, loginServer),
     logger: logger.child({ service: 'tasks' }),
     workDirectory: join(config.data, 'work', 'runs'),
-    sourcesDirectory: join(config.data, 'build-sources'),
+    sources: blobStoreSourceArchives(blobs),
     maxTimeoutSeconds: config.taskTimeoutSeconds,
   });
   // What the services that run images share: the data endpoint and their resource's identity.

@@ -90,6 +90,17 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
+  async readUpload(id: string): Promise<Readable> {
+    try {
+      const body = (await this.upload(id).download()).readableStreamBody;
+      if (!body) throw new Error('Azure download returned no stream');
+      return body instanceof Readable ? body : Readable.from(body);
+    } catch (error) {
+      if (hasStatus(error, 404)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN');
+      throw error;
+    }
+  }
+
   async delete(digest: string): Promise<boolean> {
     const result = await this.blob(digest).deleteIfExists();
     return result.succeeded;

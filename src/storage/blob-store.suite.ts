@@ -193,6 +193,22 @@ export function blobStoreContract(driverName: string, openStore: () => Promise<B
       await store.cancelUpload(id);
     });
 
+    it('reads back what an upload holds, in order, without publishing it', async () => {
+      const bytes = randomBytes(200_000);
+      const id = await upload(bytes, 3);
+      expect(await buffer(await store.readUpload(id))).toEqual(bytes);
+      expect(await store.stat(sha256(bytes))).toBeUndefined();
+      // Still an upload: it can grow, and be read again.
+      const more = randomBytes(10);
+      await store.appendUpload(id, Readable.from([more]), bytes.length);
+      expect(await buffer(await store.readUpload(id))).toEqual(Buffer.concat([bytes, more]));
+      await store.cancelUpload(id);
+      await expect(store.readUpload(id)).rejects.toMatchObject({ code: 'BLOB_UPLOAD_UNKNOWN' });
+      await expect(store.readUpload('../../etc')).rejects.toMatchObject({
+        code: 'BLOB_UPLOAD_UNKNOWN',
+      });
+    });
+
     it('lists uploads for expiry', async () => {
       const id = await upload(randomBytes(10));
       const ids = [];

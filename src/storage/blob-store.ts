@@ -75,6 +75,13 @@ export interface BlobStore {
    */
   commitUpload(id: string, digest: Digest): Promise<BlobInfo>;
 
+  /**
+   * Streams the bytes an upload holds so far, unpublished (a task's build source archive is
+   * kept as an upload: any replica reads it, and abandoned uploads expire). Throws
+   * BLOB_UPLOAD_UNKNOWN for a missing upload.
+   */
+  readUpload(id: string): Promise<Readable>;
+
   /** Discards an upload; a missing one is not an error. */
   cancelUpload(id: string): Promise<void>;
 

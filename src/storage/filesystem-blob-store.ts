@@ -126,6 +126,17 @@ export class FilesystemBlobStore implements BlobStore {
     }
   }
 
+  async readUpload(id: string): Promise<Readable> {
+    let handle;
+    try {
+      handle = await open(this.uploadPath(id), 'r');
+    } catch (error) {
+      if (isNotFound(error)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN');
+      throw error;
+    }
+    return handle.createReadStream({ highWaterMark: READ_CHUNK });
+  }
+
   async delete(digest: string): Promise<boolean> {
     try {
       await unlink(this.blobPath(digest));

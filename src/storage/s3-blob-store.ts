@@ -218,6 +218,21 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
+  async readUpload(id: string): Promise<Readable> {
+    const chunks = await this.chunks(id);
+    if (!chunks) throw new RegistryError('BLOB_UPLOAD_UNKNOWN');
+    const s3 = this.s3;
+    const bucket = this.bucket;
+    return Readable.from(
+      (async function* () {
+        for (const chunk of chunks) {
+          const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: chunk.Key }));
+          yield* response.Body as AsyncIterable<Buffer>;
+        }
+      })(),
+    );
+  }
+
   async commitUpload(id: string, digest: Digest): Promise<BlobInfo> {
     if (this.appending.has(id)) {
       throw new RegistryError('BLOB_UPLOAD_INVALID', 'a chunk of this upload is still in flight');

@@ -131,7 +131,10 @@ export function attackRoutes(manifest: {
     ...(method === 'PATCH' ? { payload: '{}', contentType: 'application/json' } : {}),
     ...extra,
   });
-  const meta = (action: 'metadata_read' | 'metadata_write', repository = REPOSITORY): Need => ({
+  const meta = (
+    action: 'metadata_read' | 'metadata_write' | 'deleted_read' | 'deleted_restore',
+    repository = REPOSITORY,
+  ): Need => ({
     kind: 'repository',
     repository,
     action,
@@ -152,6 +155,20 @@ export function attackRoutes(manifest: {
     }),
     acr('PATCH', `${REPOSITORY}/_manifests/${manifest.digest}`, meta('metadata_write')),
     acr('DELETE', `${GHOST}/_manifests/${ZERO}`, del()),
+    // Soft delete (softDeletePolicy).
+    acr('GET', '_deleted/_catalog', { kind: 'catalog' }),
+    // (Answered from the door's own registry: through B's door B's deleted lists, never A's.)
+    acr('GET', `_deleted/${REPOSITORY}/_manifests`, meta('deleted_read')),
+    acr('GET', `_deleted/${REPOSITORY}/_tags`, meta('deleted_read')),
+    acr(
+      'POST',
+      `_deleted/${GHOST}/_manifests/${ZERO}?force=False`,
+      meta('deleted_restore', GHOST),
+      {
+        payload: '{"tag": "v1"}',
+        contentType: 'application/json',
+      },
+    ),
   );
 
   const tokenNeed = pull();

@@ -41,7 +41,15 @@ import {
 
 export type RegistryKey = 'A' | 'B';
 /** Docker scope actions, and `catalog` for `registry:catalog:*`. */
-export type Action = 'pull' | 'push' | 'delete' | 'metadata_read' | 'metadata_write' | 'catalog';
+export type Action =
+  | 'pull'
+  | 'push'
+  | 'delete'
+  | 'metadata_read'
+  | 'metadata_write'
+  | 'deleted_read'
+  | 'deleted_restore'
+  | 'catalog';
 
 export const B_NAME = 'otherreg';
 export const B_LOGIN_SERVER = `${B_NAME}.azurecr.localhost`;
@@ -60,6 +68,9 @@ const OWNER_ACTIONS: Action[] = [
   'delete',
   'metadata_read',
   'metadata_write',
+  // Soft delete: who may delete, write and read may list and restore what was deleted.
+  'deleted_read',
+  'deleted_restore',
   'catalog',
 ];
 const ACR_PUSH_ACTIONS: Action[] = ['pull', 'push', 'metadata_read', 'metadata_write', 'catalog'];
@@ -216,9 +227,10 @@ export async function buildWorld(): Promise<World> {
   const identityKey = platform.identityKeys.current;
   const foreign = (await generateKeyPair('ES256')).privateKey;
   const scope = [
-    `repository:${REPOSITORY}:pull,push,delete,metadata_read,metadata_write`,
-    `repository:${GHOST}:pull,push,delete,metadata_read,metadata_write`,
+    `repository:${REPOSITORY}:pull,push,delete,metadata_read,metadata_write,deleted_read,deleted_restore`,
+    `repository:${GHOST}:pull,push,delete,metadata_read,metadata_write,deleted_read,deleted_restore`,
     'registry:catalog:*',
+    'registry:deleted_catalog:*',
   ];
   const ownerBasic = test.ownerAuth;
   const accessA = accessTokenOf(await basicToken(test, ownerBasic, scope));

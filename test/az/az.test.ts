@@ -32,6 +32,7 @@ import {
   DISTRIBUTION,
   pushIndexImage,
   startDistribution,
+  type DataAnswer,
 } from '../services/support.js';
 
 /** The Debian role-assignment patch; CI has the same layout (`<repo>/../shared/...`). */
@@ -358,6 +359,77 @@ describe.skipIf(!enabled)('the real az CLI against breakwater', () => {
     }
   });
 
+  it('az acr config soft-delete, then az acr manifest list-deleted, list-deleted-tags and restore', async () => {
+    const policy = json<{ retentionDays: number; status: string }>(
+      expectOk(
+        await az([
+          'acr',
+          'config',
+          'soft-delete',
+          'update',
+          '-r',
+          'myregistry',
+          '--days',
+          '3',
+          '--status',
+          'enabled',
+          // Fewer days than the default 7: az asks to confirm the earlier purge.
+          '--yes',
+        ]),
+      ),
+    );
+    expect(policy).toMatchObject({ retentionDays: 3, status: 'enabled' });
+    const pushed = await pushIndexImage(sendTls, 'soft/app', 'v1', 'soft-delete');
+    let tunnel: ConnectTunnel | undefined;
+    try {
+      tunnel = await startConnectTunnel('.azurecr.localhost', {
+        host: '127.0.0.1',
+        port: server.port,
+      });
+      const viaTunnel = { HTTPS_PROXY: tunnel.url, NO_PROXY: '127.0.0.1' };
+      const acr = async (...args: string[]) => expectOk(await az(['acr', ...args], viaTunnel));
+      await acr('repository', 'delete', '-n', 'myregistry', '--image', 'soft/app:v1', '--yes');
+      expect((await getTls('/v2/soft/app/manifests/v1')).status).toBe(404);
+
+      const manifests = json<Array<{ digest: string; deletedAt: string; expiresAfter: string }>>(
+        await acr('manifest', 'list-deleted', '-r', 'myregistry', '-n', 'soft/app'),
+      );
+      expect(manifests).toEqual([
+        expect.objectContaining({
+          digest: pushed.digest,
+          deletedAt: expect.any(String),
+          expiresAfter: expect.any(String),
+        }),
+      ]);
+      const tags = json<Array<{ tag: string; digest: string }>>(
+        await acr('manifest', 'list-deleted-tags', '-r', 'myregistry', '-n', 'soft/app:v1'),
+      );
+      expect(tags).toEqual([expect.objectContaining({ tag: 'v1', digest: pushed.digest })]);
+      // The repository itself still exists (its other manifests stayed).
+      expect(json(await acr('repository', 'list-deleted', '-n', 'myregistry'))).toEqual([]);
+
+      await acr('manifest', 'restore', '-r', 'myregistry', '-n', 'soft/app:v1');
+      const restored = await getTls('/v2/soft/app/manifests/v1');
+      expect(restored.status, restored.body).toBe(200);
+      expect(digestOf(restored.body)).toBe(pushed.digest);
+      expect(
+        json(await acr('manifest', 'list-deleted', '-r', 'myregistry', '-n', 'soft/app')),
+      ).toEqual([]);
+    } finally {
+      await tunnel?.close();
+      await az([
+        'acr',
+        'config',
+        'soft-delete',
+        'update',
+        '-r',
+        'myregistry',
+        '--status',
+        'disabled',
+      ]);
+    }
+  });
+
   // az polls the 202's Azure-AsyncOperation URL until the copy ends (Distribution: apt
   // docker-registry, as test/services/import.test.ts uses it).
   it.skipIf(!existsSync(DISTRIBUTION))('az acr import from a local CNCF Distribution', async () => {
@@ -398,6 +470,39 @@ describe.skipIf(!enabled)('the real az CLI against breakwater', () => {
     }
   });
 });
+
+/** One request on the TLS data endpoint as the bootstrap owner (pushIndexImage's sender). */
+function sendTls(
+  method: string,
+  path: string,
+  body?: string,
+  headers: Record<string, string> = {},
+): Promise<DataAnswer> {
+  return new Promise((resolveSend, reject) => {
+    const req = request(
+      `${server.url}${path}`,
+      {
+        method,
+        ca: readFileSync(server.caPath),
+        headers: {
+          authorization: server.authHeader,
+          ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}),
+          ...headers,
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () =>
+          resolveSend({ status: res.statusCode ?? 0, headers: res.headers, body: text }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 /** GET on the TLS data endpoint as the bootstrap owner, trusting the server's CA. */
 function getTls(path: string): Promise<{ status: number; body: string }> {

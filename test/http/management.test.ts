@@ -261,6 +261,37 @@ describe('the registry resource', () => {
     expect(json<Registry>(restored).properties.networkRuleBypassOptions).toBe('AzureServices');
   });
 
+  it('validates the soft delete policy and refuses it together with the retention policy', async () => {
+    const policies = (value: Record<string, unknown>) =>
+      patchRegistry(app(), { policies: value }).then((r) => ({
+        status: r.statusCode,
+        body: json<{ error?: { code: string; message: string } }>(r),
+      }));
+    const tooLong = await policies({ softDeletePolicy: { retentionDays: 91, status: 'enabled' } });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.error?.message).toBe(
+      'The soft delete retention days must be an integer from 1 to 90.',
+    );
+    expect((await policies({ retentionPolicy: { days: 3, status: 'enabled' } })).status).toBe(200);
+    const both = await policies({ softDeletePolicy: { retentionDays: 5, status: 'enabled' } });
+    expect(both.status).toBe(400);
+    expect(both.body.error?.message).toBe(
+      'The retention policy and the soft delete policy cannot both be enabled.',
+    );
+    // Nothing of the refused change stayed.
+    const read = json<Registry>(await getRegistry(app()));
+    expect(read.properties.policies).toMatchObject({
+      retentionPolicy: { days: 3, status: 'enabled' },
+      softDeletePolicy: { retentionDays: 7, status: 'disabled' },
+    });
+    const swapped = await policies({
+      retentionPolicy: { status: 'disabled' },
+      softDeletePolicy: { retentionDays: 5, status: 'enabled' },
+    });
+    expect(swapped.status).toBe(200);
+    await policies({ softDeletePolicy: { status: 'disabled' } });
+  });
+
   it('accepts IP rules keyed `value`, IPv4 and IPv6 CIDR, and refuses invalid ones', async () => {
     const first = await patchRegistry(
       app(),

@@ -10,6 +10,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buffer } from 'node:stream/consumers';
+import { createGzip } from 'node:zlib';
+import { pack } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../conformance/http.js';
 import { ArmClient } from '../support/arm-client.js';
@@ -49,6 +52,14 @@ const REPLICA_CONFIG = join(REPO_ROOT, 'examples', 'scale-out', 'replica.json');
 const LB_SOURCE = '127.0.0.2';
 const API = 'api-version=2023-07-01';
 const SLOW = 240_000;
+
+/** A gzipped tar of `files` (name -> content), as `az acr build` uploads a context. */
+async function tarGz(files: Record<string, string>): Promise<Buffer> {
+  const archive = pack();
+  for (const [name, content] of Object.entries(files)) archive.entry({ name }, content);
+  archive.finalize();
+  return buffer(archive.pipe(createGzip()));
+}
 
 function sha256(bytes: Buffer): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -258,21 +269,24 @@ describe.skipIf(!enabled)('three replicas on PostgreSQL + Azurite behind HAProxy
       return statuses;
     };
 
-    // Through replica 2: only an address nobody here has may pull. All three refuse at once.
-    const before = replicas.map((r) => r.output().length);
-    await configure(1, ['10.20.30.40']);
-    expect(await pullStatuses()).toEqual([403, 403, 403]);
-    const refusedBy = replicas.flatMap((r, i) =>
-      r.output().slice(before[i]).includes('"status":403') ? [i] : [],
-    );
-    expect(refusedBy).toEqual([0, 1, 2]);
+    // Whatever fails, the rule is removed again: later tests pull through the same replicas.
+    try {
+      // Through replica 2: only an address nobody here has may pull. All three refuse at once.
+      const before = replicas.map((r) => r.output().length);
+      await configure(1, ['10.20.30.40']);
+      expect(await pullStatuses()).toEqual([403, 403, 403]);
+      const refusedBy = replicas.flatMap((r, i) =>
+        r.output().slice(before[i]).includes('"status":403') ? [i] : [],
+      );
+      expect(refusedBy).toEqual([0, 1, 2]);
 
-    // Through replica 3: the client's own address (forwarded by HAProxy; the replicas' peer is
-    // HAProxy at 127.0.0.2, which the rule does not allow) may pull again, on every replica.
-    await configure(2, ['127.0.0.1']);
-    expect(await pullStatuses()).toEqual([200, 200, 200]);
-
-    await configure(0, []);
+      // Through replica 3: the client's own address (forwarded by HAProxy; the replicas' peer is
+      // HAProxy at 127.0.0.2, which the rule does not allow) may pull again, on every replica.
+      await configure(2, ['127.0.0.1']);
+      expect(await pullStatuses()).toEqual([200, 200, 200]);
+    } finally {
+      await configure(0, []);
+    }
   });
 
   it(
@@ -308,6 +322,61 @@ describe.skipIf(!enabled)('three replicas on PostgreSQL + Azurite behind HAProxy
       expect(passed, output).toBeGreaterThan(50);
       expect(output).not.toMatch(/failed/);
       expect(replicasThatServed('/v2/conformance/')).toEqual([0, 1, 2]);
+    },
+    SLOW,
+  );
+
+  it(
+    'runs a build on one replica from a source archive uploaded through another',
+    async () => {
+      // Each client talks to one replica's own management listener (not the shared advertised URL).
+      const [uploader, scheduler, reader] = replicas.map(
+        (replica, i) =>
+          new ArmClient({ ...replica, managementUrl: `https://127.0.0.1:${managementPorts[i]}` }),
+      );
+      const registry = uploader!.registryId();
+      const TASKS_API = 'api-version=2019-06-01-preview';
+      const url = await uploader!.arm('POST', `${registry}/listBuildSourceUploadUrl?${TASKS_API}`);
+      expect(url.status, url.text).toBe(200);
+      const { uploadUrl, relativePath } = url.body as { uploadUrl: string; relativePath: string };
+      const target = new URL(uploadUrl);
+      const archive = await tarGz({
+        Dockerfile: 'FROM scratch\nCOPY hello.txt /hello.txt\n',
+        'hello.txt': 'built across replicas\n',
+      });
+      const put = await uploader!.arm('PUT', `${target.pathname}${target.search}`, archive);
+      expect(put.status, put.text).toBe(201);
+
+      const scheduled = await scheduler!.arm('POST', `${registry}/scheduleRun?${TASKS_API}`, {
+        type: 'DockerBuildRequest',
+        sourceLocation: relativePath,
+        dockerFilePath: 'Dockerfile',
+        imageNames: ['built/app:v1'],
+        isPushEnabled: true,
+        platform: { os: 'linux', architecture: 'amd64' },
+      });
+      expect(scheduled.status, scheduled.text).toBe(200);
+      const runId = (scheduled.body as { name: string }).name;
+
+      let status = '';
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline) {
+        const run = await reader!.arm('GET', `${registry}/runs/${runId}?${TASKS_API}`);
+        status = String((run.body as { properties?: { status?: string } }).properties?.status);
+        if (!['Queued', 'Started', 'Running'].includes(status)) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(status, diagnostics()).toBe('Succeeded');
+      // The archive went to replica 1's blob-store uploads; replica 2 took the run (and ran it).
+      expect(replicasThatServed('/buildSources/')).toEqual([0]);
+      expect(replicasThatServed('/scheduleRun')).toEqual([1]);
+      const manifest = await client.request('GET', '/v2/built/app/manifests/v1', {
+        headers: {
+          Accept:
+            'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json',
+        },
+      });
+      expect(manifest.status).toBe(200);
     },
     SLOW,
   );

@@ -36,8 +36,11 @@ export class ArmClient {
     headers: Record<string, string> = {},
   ): Promise<ArmResponse> {
     const url = new URL(path, this.server.managementUrl);
+    // Bytes go as they are (an upload), strings as given, anything else as JSON.
     const payload =
-      body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+      body === undefined || typeof body === 'string' || Buffer.isBuffer(body)
+        ? body
+        : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const req = request(
         url,
@@ -45,9 +48,11 @@ export class ArmClient {
           method,
           ca: this.ca,
           headers: {
-            ...(payload !== undefined && typeof body !== 'string'
-              ? { 'content-type': 'application/json' }
-              : {}),
+            ...(Buffer.isBuffer(body)
+              ? { 'content-type': 'application/octet-stream' }
+              : payload !== undefined && typeof body !== 'string'
+                ? { 'content-type': 'application/json' }
+                : {}),
             ...headers,
           },
         },

@@ -1,6 +1,7 @@
 /**
  * @module cli/commands/acr-repository
- * `acr repository list|show|show-tags|delete|update` and `acr manifest list-metadata`: the data
+ * `acr repository list|list-deleted|show|show-tags|delete|update` and `acr manifest
+ * list-metadata|list-deleted|list-deleted-tags|restore` (soft delete): the data
  * plane's `/acr/v1/` API with a registry access token obtained as `acr login` does (ARM identity
  * token, `/oauth2/exchange`, `/oauth2/token` for the operation's scope), with az's arguments,
  * output shapes and messages.
@@ -32,6 +33,8 @@ interface RegistryOptions extends GlobalOptions {
 /** A data-plane session for one registry: its login server and a way to get scoped tokens. */
 interface Registry {
   loginServer: string;
+  /** The registry's ARM properties (policies, ...). */
+  properties: Record<string, unknown>;
   data: DataPlaneClient;
   /** A registry access token for `scope` (cached per scope). */
   token(scope: string): Promise<string>;
@@ -54,6 +57,7 @@ async function openRegistry(s: Session, name: string, resourceGroup?: string): P
   const tokens = new Map<string, string>();
   return {
     loginServer,
+    properties: (registry.properties ?? {}) as Record<string, unknown>,
     data,
     async token(scope: string): Promise<string> {
       const cached = tokens.get(scope);
@@ -326,6 +330,119 @@ async function listMetadata(options: ManifestOptions): Promise<void> {
   print(top !== undefined ? manifests.slice(0, top) : manifests, options);
 }
 
+// Soft delete (softDeletePolicy)
+
+async function listDeletedRepositories(options: RepositoryOptions): Promise<void> {
+  const registry = await withRegistry(options);
+  const result = (await call(
+    registry,
+    'GET',
+    '/acr/v1/_deleted/_catalog',
+    'registry:deleted_catalog:*',
+  )) as { repositories?: string[] };
+  print(result.repositories ?? [], options);
+}
+
+interface DeletedOptions extends ManifestOptions {
+  digest?: string;
+  force?: boolean;
+  yes?: boolean;
+}
+
+const DAY_MS = 24 * 3600_000;
+
+/** az adds `expiresAfter`: the deletion time plus the policy's current retention days. */
+function withExpiry<T extends { deletedAt: string }>(registry: Registry, items: T[]) {
+  const policies = registry.properties.policies as Record<string, unknown> | undefined;
+  const policy = policies?.softDeletePolicy as { retentionDays?: number } | undefined;
+  if (typeof policy?.retentionDays !== 'number') {
+    throw new CliError(
+      `Unable to retrieve soft-delete retention day policy for registry ${registry.loginServer}`,
+    );
+  }
+  const days = policy.retentionDays;
+  return items.map((item) => ({
+    ...item,
+    expiresAfter: new Date(Date.parse(item.deletedAt) + days * DAY_MS).toISOString(),
+  }));
+}
+
+async function openForManifests(options: ManifestOptions): Promise<Registry> {
+  if (!options.name) throw new CliError('the following arguments are required: --name/-n');
+  return openRegistry(session(), registryName(options.registry), options.resourceGroup);
+}
+
+async function listDeleted(options: ManifestOptions): Promise<void> {
+  const registry = await openForManifests(options);
+  const repository = options.name!;
+  const result = (await call(
+    registry,
+    'GET',
+    `/acr/v1/_deleted/${enc(repository)}/_manifests`,
+    `repository:${repository}:deleted_read`,
+  )) as { manifests?: Array<{ deletedAt: string }> };
+  print(withExpiry(registry, result.manifests ?? []), options);
+}
+
+/** `repo` or `repo:tag` (never a digest), as az's list-deleted-tags and restore parse `-n`. */
+function parseRepositoryAndTag(name: string): { repository: string; tag?: string } {
+  if (name.includes('@')) throw new CliError(`The name '${name}' must not contain a digest.`);
+  const slash = name.lastIndexOf('/');
+  const colon = name.lastIndexOf(':');
+  return colon > slash
+    ? { repository: name.slice(0, colon), tag: name.slice(colon + 1) }
+    : { repository: name };
+}
+
+interface DeletedTag {
+  tag: string;
+  digest: string;
+  deletedAt: string;
+}
+
+async function deletedTags(registry: Registry, repository: string): Promise<DeletedTag[]> {
+  const result = (await call(
+    registry,
+    'GET',
+    `/acr/v1/_deleted/${enc(repository)}/_tags`,
+    `repository:${repository}:deleted_read`,
+  )) as { tags?: DeletedTag[] };
+  return result.tags ?? [];
+}
+
+async function listDeletedTags(options: ManifestOptions): Promise<void> {
+  const registry = await openForManifests(options);
+  const { repository, tag } = parseRepositoryAndTag(options.name!);
+  const tags = (await deletedTags(registry, repository)).filter(
+    (t) => tag === undefined || t.tag === tag,
+  );
+  print(withExpiry(registry, tags), options);
+}
+
+async function restore(options: DeletedOptions): Promise<void> {
+  const registry = await openForManifests(options);
+  const { repository, tag } = parseRepositoryAndTag(options.name!);
+  let digest = options.digest;
+  if (!digest) {
+    // Without --digest: the manifest the tag named when it was last deleted (the list is oldest first).
+    const digests = (await deletedTags(registry, repository))
+      .filter((t) => t.tag === tag)
+      .map((t) => t.digest);
+    if (digests.length === 0) throw new CliError(`No deleted manifests found for tag: ${tag}`);
+    digest = digests.at(-1)!;
+    if (digests.length > 1 && !options.yes) throw new CliError(NO_TTY);
+  }
+  const force = options.force ? 'True' : 'False';
+  const result = await call(
+    registry,
+    'POST',
+    `/acr/v1/_deleted/${enc(repository)}/_manifests/${encodeURIComponent(digest)}?force=${force}`,
+    `repository:${repository}:deleted_read,deleted_restore`,
+    { tag: tag ?? null },
+  );
+  print(result, options);
+}
+
 function registryOptions(command: Command): Command {
   return command
     .option('-n, --name <name>', "the registry's name (default: configure --defaults acr=)")
@@ -344,6 +461,12 @@ export function registerAcrRepositoryCommands(acr: Command): void {
       'limit the number of items in the results',
     ),
   ).action(listRepositories);
+
+  withGlobals(
+    registryOptions(
+      repository.command('list-deleted').description('list soft-deleted repositories'),
+    ),
+  ).action(listDeletedRepositories);
 
   withGlobals(
     registryOptions(repository.command('show-tags').description('show the tags of a repository'))
@@ -406,4 +529,39 @@ export function registerAcrRepositoryCommands(acr: Command): void {
         ]),
       ),
   ).action(listMetadata);
+
+  const manifestCommand = (name: string, description: string, nameHelp: string) =>
+    manifest
+      .command(name)
+      .description(description)
+      .option(
+        '-r, --registry <registry>',
+        "the registry's name (default: configure --defaults acr=)",
+      )
+      .option('-n, --name <name>', nameHelp)
+      .option('-g, --resource-group <group>', 'resource group (found automatically if omitted)');
+  withGlobals(
+    manifestCommand(
+      'list-deleted',
+      'list the soft-deleted manifests of a repository',
+      'the name of the repository',
+    ),
+  ).action(listDeleted);
+  withGlobals(
+    manifestCommand(
+      'list-deleted-tags',
+      'list the soft-deleted tags of a repository',
+      "the name of the repository, may include a tag as 'name:tag'",
+    ),
+  ).action(listDeletedTags);
+  withGlobals(
+    manifestCommand(
+      'restore',
+      'restore a soft-deleted manifest and tag',
+      "the name of the artifact, may include a tag as 'name:tag'",
+    )
+      .option('-d, --digest <digest>', "the digest of the manifest, e.g. 'sha256:abc123'")
+      .option('-f, --force', 'overwrite the existing tag')
+      .option('-y, --yes', 'do not prompt for confirmation'),
+  ).action(restore);
 }

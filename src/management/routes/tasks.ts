@@ -16,12 +16,7 @@
  * them without values, as ACR does.
  */
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import type { Readable } from 'node:stream';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import type { RegistryRecord, ResourceRecord } from '../../metadata/index.js';
 import { isObject } from '../../core/json.js';
 import {
@@ -518,28 +513,20 @@ export function registerTaskRoutes(router: ArmRouter, context: ManagementContext
         throw invalid('Unknown upload.', 'InvalidUpload');
       if (!body || typeof (body as Readable).pipe !== 'function')
         throw invalid("Send the source archive as 'application/octet-stream'.", 'InvalidUpload');
-      const target = tasksOf(context).sourcePath(`source/${params.upload}.tar.gz`);
-      await mkdir(dirname(target), { recursive: true });
-      const partial = `${target}.partial-${randomUUID()}`;
       let size = 0;
       const limit = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
           size += chunk.length;
-          callback(
-            size > MAX_SOURCE_BYTES
-              ? invalid('The source archive is larger than 2 GiB.', 'RequestEntityTooLarge')
-              : null,
-            chunk,
-          );
+          callback(size > MAX_SOURCE_BYTES ? new Error('too large') : null, chunk);
         },
       });
+      // Into the shared blob store: the run that uses it may start on another replica.
+      const archive = pipeline(body as Readable, limit, () => undefined);
       try {
-        await pipeline(body as Readable, limit, createWriteStream(partial));
-        await rename(partial, target);
-      } catch (error) {
-        await rm(partial, { force: true });
-        throw error instanceof ArmError
-          ? error
+        await tasksOf(context).storeSource(`source/${params.upload}.tar.gz`, archive);
+      } catch {
+        throw size > MAX_SOURCE_BYTES
+          ? invalid('The source archive is larger than 2 GiB.', 'RequestEntityTooLarge')
           : invalid('The upload was interrupted.', 'InvalidUpload');
       }
       reply.code(201);

@@ -9,6 +9,7 @@ export {
   TaskService,
   type RunRequest,
   type RunStep,
+  type SourceArchives,
   type TaskServiceDependencies,
 } from './task-service.js';
 export type { CustomRegistryCredential, RunCredentials } from './run-registries.js';

@@ -6,11 +6,16 @@
  * the public data endpoint by `RunRegistries`, with the run's credentials only, so firewall
  * rules, the trusted-services bypass and role checks judge it exactly as they judge anyone.
  */
-import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { ControlPlaneStore, ResourceRecord, RunLogStore } from '../../metadata/index.js';
+import type {
+  ControlPlaneStore,
+  NewResource,
+  ResourceRecord,
+  RunLogStore,
+} from '../../metadata/index.js';
 import { applyLayer, runInSandbox } from '../../runtime/index.js';
 import type { ServiceEnvironment } from '../environment.js';
 import { formatImageName, parseImageName, type ImageName } from '../image-name.js';
@@ -63,6 +68,18 @@ export interface RunRequest {
   platform: { os: string; architecture: string };
 }
 
+/**
+ * Where uploaded source archives (`listBuildSourceUploadUrl`) are kept, by upload key: the
+ * platform keeps them in the registry's shared blob store, so an upload and its run may land
+ * on different replicas.
+ */
+export interface SourceArchives {
+  /** Stores (or replaces) an archive; a failed store leaves nothing behind. */
+  store(key: string, archive: Readable): Promise<void>;
+  /** The archive, or undefined when there is none (never uploaded, or expired). */
+  open(key: string): Promise<Readable | undefined>;
+}
+
 export interface TaskServiceDependencies {
   controlPlane: ControlPlaneStore;
   runLogs: RunLogStore;
@@ -72,9 +89,10 @@ export interface TaskServiceDependencies {
   /** The run's implicit refresh token for its own registry (not a trusted-service credential). */
   runToken: (runResourceId: string, loginServer: string) => Promise<string>;
   logger: Logger;
-  /** Scratch space for runs (root filesystems, layers), and uploaded source archives. */
+  /** Scratch space for runs (root filesystems, layers). */
   workDirectory: string;
-  sourcesDirectory: string;
+  /** Uploaded source archives, kept where every replica reads them. */
+  sources: SourceArchives;
   /** Upper bound for any run's timeout. */
   maxTimeoutSeconds: number;
 }
@@ -150,12 +168,26 @@ export class TaskService {
     return watcher;
   }
 
-  /** Where an uploaded source archive lives (relative paths come from the upload URL). */
-  sourcePath(relativePath: string): string {
-    if (!/^source\/[0-9a-z-]+\.tar\.gz$/.test(relativePath)) {
-      throw new RunFailure(`unknown source location '${relativePath}'`);
+  /** The key of the source archive at `relativePath` (as the upload URL named it). */
+  private sourceKey(relativePath: string): string {
+    const match = /^source\/([0-9a-z-]{1,100})\.tar\.gz$/.exec(relativePath);
+    if (!match) throw new RunFailure(`unknown source location '${relativePath}'`);
+    return match[1]!;
+  }
+
+  /** Stores an uploaded source archive (replacing an earlier upload to the same URL). */
+  async storeSource(relativePath: string, archive: Readable): Promise<void> {
+    await this.deps.sources.store(this.sourceKey(relativePath), archive);
+  }
+
+  private async openSource(relativePath: string): Promise<Readable> {
+    const archive = await this.deps.sources.open(this.sourceKey(relativePath));
+    if (!archive) {
+      throw new RunFailure(
+        `the source archive '${relativePath}' does not exist (uploads expire after a day)`,
+      );
     }
-    return join(this.deps.sourcesDirectory, relativePath.slice('source/'.length));
+    return archive;
   }
 
   /** Waits for every active run to stop (shutdown). */
@@ -164,49 +196,66 @@ export class TaskService {
     for (const controller of this.running.values()) controller.abort();
   }
 
+  /**
+   * Records the next run id of the registry (`ca1`, `ca2`, ...). Ids are counted from the runs
+   * stored, and another replica may count the same: the id is created only if still free, and
+   * counted again otherwise. The in-process lock spares this replica's own races a retry.
+   */
   private allocate(request: RunRequest): Promise<ResourceRecord> {
     const next = this.idLock.then(async () => {
-      const prefix = `${request.registry.resourceId.toLowerCase()}/runs/`;
-      const existing = await this.deps.controlPlane.listResources({
-        subscriptionId: request.registry.subscriptionId,
-        resourceGroup: request.registry.resourceGroup,
-        type: RUN_TYPE,
-      });
-      const highest = existing
-        .filter((run) => run.id.toLowerCase().startsWith(prefix))
-        .map((run) => Number(/^[a-z]+(\d+)$/.exec(run.name)?.[1] ?? 0))
-        .reduce((a, b) => Math.max(a, b), 0);
-      const runId = `ca${highest + 1}`;
-      const now = new Date().toISOString();
-      return this.deps.controlPlane.putResource({
-        id: `${request.registry.resourceId}/runs/${runId}`,
-        type: RUN_TYPE,
-        subscriptionId: request.registry.subscriptionId,
-        resourceGroup: request.registry.resourceGroup.toLowerCase(),
-        name: runId,
-        location: null,
-        tags: null,
-        sku: null,
-        identity: null,
-        systemData: null,
-        properties: {
-          runId,
-          status: 'Queued',
-          lastUpdatedTime: now,
-          runType: request.runType,
-          createTime: now,
-          ...(request.task ? { task: request.task.name } : {}),
-          platform: { os: request.platform.os, architecture: request.platform.architecture },
-          agentConfiguration: { cpu: 2 },
-          timeout: request.timeoutSeconds,
-          outputImages: [],
-          isArchiveEnabled: false,
-          provisioningState: 'Succeeded',
-        },
-      });
+      for (;;) {
+        const created = await this.deps.controlPlane.createResource(
+          this.newRun(request, await this.nextRunId(request)),
+        );
+        if (created) return created;
+      }
     });
     this.idLock = next.catch(() => undefined);
     return next;
+  }
+
+  private async nextRunId(request: RunRequest): Promise<string> {
+    const prefix = `${request.registry.resourceId.toLowerCase()}/runs/`;
+    const existing = await this.deps.controlPlane.listResources({
+      subscriptionId: request.registry.subscriptionId,
+      resourceGroup: request.registry.resourceGroup,
+      type: RUN_TYPE,
+    });
+    const highest = existing
+      .filter((run) => run.id.toLowerCase().startsWith(prefix))
+      .map((run) => Number(/^[a-z]+(\d+)$/.exec(run.name)?.[1] ?? 0))
+      .reduce((a, b) => Math.max(a, b), 0);
+    return `ca${highest + 1}`;
+  }
+
+  private newRun(request: RunRequest, runId: string): NewResource {
+    const now = new Date().toISOString();
+    return {
+      id: `${request.registry.resourceId}/runs/${runId}`,
+      type: RUN_TYPE,
+      subscriptionId: request.registry.subscriptionId,
+      resourceGroup: request.registry.resourceGroup.toLowerCase(),
+      name: runId,
+      location: null,
+      tags: null,
+      sku: null,
+      identity: null,
+      systemData: null,
+      properties: {
+        runId,
+        status: 'Queued',
+        lastUpdatedTime: now,
+        runType: request.runType,
+        createTime: now,
+        ...(request.task ? { task: request.task.name } : {}),
+        platform: { os: request.platform.os, architecture: request.platform.architecture },
+        agentConfiguration: { cpu: 2 },
+        timeout: request.timeoutSeconds,
+        outputImages: [],
+        isArchiveEnabled: false,
+        provisioningState: 'Succeeded',
+      },
+    };
   }
 
   private pump(): void {
@@ -258,7 +307,7 @@ export class TaskService {
       await mkdir(context);
       if (request.sourceLocation) {
         log.line('Downloading source code...');
-        await applyLayer(context, createReadStream(this.sourcePath(request.sourceLocation)));
+        await applyLayer(context, await this.openSource(request.sourceLocation));
       }
       const registries = new RunRegistries({
         environment: this.deps.environment,
