@@ -302,7 +302,34 @@ export class AccessDecider {
         why: 'tasks may not bypass network rules (networkRuleBypassAllowedForTasks false)',
       };
     }
+    // The bypass is for "the service instance [that] authenticates with its own identity and
+    // holds a role on the registry": an instance of the service in another tenant is not the
+    // owner's, and an identity with no role here has no business getting past the network.
+    const tenant = await this.tenantOf(registry);
+    if (record.tenantId.toLowerCase() !== tenant?.toLowerCase()) {
+      return {
+        trusted: false,
+        why: `the managed identity belongs to tenant ${record.tenantId}, not the registry's tenant ${tenant ?? '(none)'}`,
+      };
+    }
+    const scope = registry.arm?.resourceId;
+    const roles = scope
+      ? await this.controlPlane.listRoleAssignmentsApplyingTo(scope, record.objectId)
+      : [];
+    if (roles.length === 0) {
+      return {
+        trusted: false,
+        why: `the managed identity holds no role assignment on the registry (${using})`,
+      };
+    }
     return { trusted: true, what: `${type} ${using}` };
+  }
+
+  /** The tenant that owns a registry: its subscription's (undefined for a pre-ARM registry). */
+  async tenantOf(registry: RegistryRecord): Promise<string | undefined> {
+    const subscriptionId = registry.arm?.subscriptionId;
+    if (!subscriptionId) return undefined;
+    return (await this.controlPlane.getSubscription(subscriptionId))?.tenantId;
   }
 
   /**
@@ -515,6 +542,32 @@ export class AccessDecider {
         return unauthorized(`the identity token is invalid: ${error.message}`);
       throw error;
     }
+  }
+
+  /**
+   * `/oauth2/exchange` trades a token of one tenant for a registry refresh token: the tenant
+   * the client names (or, without one, the token's own) must be the registry's. The platform's
+   * first-party services live in the platform's tenant and are judged by the network stage.
+   */
+  async exchangeTenantRefusal(
+    registry: RegistryRecord,
+    principal: DataPrincipal,
+    requested: string | undefined,
+  ): Promise<Refusal | undefined> {
+    const subject = principal.subject;
+    if (subject.kind !== 'aad') return undefined;
+    const tokenTenant = (subject.tenant ?? '').toLowerCase();
+    if (requested && requested.toLowerCase() !== tokenTenant) {
+      return unauthorized(`the token was issued for another tenant than '${requested}'`);
+    }
+    if ((await this.controlPlane.getPrincipal(subject.id))?.kind === 'FirstParty') return undefined;
+    const tenant = (await this.tenantOf(registry))?.toLowerCase();
+    if (tokenTenant !== tenant) {
+      return unauthorized(
+        `tenant '${requested || tokenTenant}' is not the tenant of registry '${registry.name}'`,
+      );
+    }
+    return undefined;
   }
 
   /** Live repository permissions of a principal on a registry. */
