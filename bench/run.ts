@@ -53,6 +53,7 @@ import {
   w1Skopeo,
   w2Many,
   w3Dedupe,
+  type PushCpu,
   type RatePair,
 } from './lib/workloads.js';
 
@@ -259,6 +260,7 @@ async function benchmark(options: Options, inputs: Inputs, scratch: string): Pro
   const restrictedRates: Record<NetworkMode, RatePair[]> = { open: [], restricted: [] };
   const notes: string[] = [];
   const pushCommitShare: Record<ServerKind, number[]> = { breakwater: [], distribution: [] };
+  const w2PushCpu: Record<ServerKind, PushCpu[]> = { breakwater: [], distribution: [] };
   const want = (w: Workload) => options.only.has(w);
   const restrictedRules = want('restricted') ? restrictedRuleSet() : undefined;
 
@@ -319,9 +321,11 @@ async function benchmark(options: Options, inputs: Inputs, scratch: string): Pro
           });
           samples['w2-push'][kind].push(rates.push);
           samples['w2-pull'][kind].push(rates.pull);
+          w2PushCpu[kind].push(rates.pushCpu);
           log(
             `  W2 ${SERVER_LABEL[kind]}: push ${fmt(rates.push)} images/s, ` +
-              `pull ${fmt(rates.pull)} images/s`,
+              `pull ${fmt(rates.pull)} images/s; CPU per image pushed: server ` +
+              `${fmt(rates.pushCpu.server)} ms, skopeo ${fmt(rates.pushCpu.clients)} ms`,
           );
         });
       }
@@ -407,6 +411,7 @@ async function benchmark(options: Options, inputs: Inputs, scratch: string): Pro
     figures: summariseFigures(samples, limits?.median),
     ...(restrictedResult ? { restricted: restrictedResult } : {}),
     pushCommitShare,
+    w2PushCpu,
     notes,
   };
   await writeResults(report);

@@ -5,6 +5,7 @@
  */
 import type { Limits } from './limits.js';
 import type { ServerKind } from './servers.js';
+import type { PushCpu } from './workloads.js';
 
 export type FigureId =
   | 'w1-skopeo-push'
@@ -164,6 +165,8 @@ export interface Report {
   restricted?: RestrictedResult;
   /** Share of W1 raw push time between the last body byte sent and the 201, per round. */
   pushCommitShare?: Record<ServerKind, number[]>;
+  /** CPU milliseconds per W2 image pushed, server and skopeo processes, per round. */
+  w2PushCpu?: Record<ServerKind, PushCpu[]>;
   notes: string[];
 }
 
@@ -342,6 +345,7 @@ export function renderMarkdown(report: Report, chartFile: string): string {
         `Distribution ${fmt(100 * median(share.distribution))}% (medians).`,
     );
   }
+  lines.push(...pushCpuSection(report));
   lines.push(
     '',
     '## Every round',
@@ -459,4 +463,37 @@ export function renderSvg(report: Report): string {
   });
   out.push('</svg>');
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * Where a W2 push's CPU goes, and what that allows: with every core busy, a rate can be no more
+ * than cores x 1000 / (server + skopeo milliseconds per image), whatever the server does.
+ */
+function pushCpuSection(report: Report): string[] {
+  const cpu = report.w2PushCpu;
+  if (!cpu || cpu.breakwater.length === 0 || cpu.distribution.length === 0) return [];
+  const cores = Number(report.machine.cpus ?? 1);
+  const of = (kind: ServerKind) => ({
+    server: median(cpu[kind].map((c) => c.server)),
+    clients: median(cpu[kind].map((c) => c.clients)),
+  });
+  const ours = of('breakwater');
+  const theirs = of('distribution');
+  const ceiling = (c: { server: number; clients: number }) =>
+    (cores * 1000) / (c.server + c.clients);
+  // For twice Distribution's rate, at best (every core busy): server + skopeo <= half of theirs.
+  const budget = (theirs.server + theirs.clients) / 2 - ours.clients;
+  return [
+    '',
+    `## CPU per W2 image pushed (medians, ${cores} cores)`,
+    '',
+    '| Server | server ms | skopeo ms | total ms | ceiling with every core busy (images/s) |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    `| Breakwater | ${fmt(ours.server)} | ${fmt(ours.clients)} | ${fmt(ours.server + ours.clients)} | ${fmt(ceiling(ours))} |`,
+    `| Distribution | ${fmt(theirs.server)} | ${fmt(theirs.clients)} | ${fmt(theirs.server + theirs.clients)} | ${fmt(ceiling(theirs))} |`,
+    '',
+    `For twice Distribution's W2 push rate on this machine the server could use at most ` +
+      `${fmt(Math.max(budget, 0))} ms of CPU per image (half of Distribution's total, less ` +
+      `skopeo's own ${fmt(ours.clients)} ms); it used ${fmt(ours.server)} ms.`,
+  ];
 }

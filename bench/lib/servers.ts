@@ -82,6 +82,24 @@ export async function freePort(): Promise<number> {
 }
 
 /** VmHWM of a live process in bytes (Linux). */
+/** Clock ticks per second in /proc/<pid>/stat (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/**
+ * CPU seconds (user + system) from /proc: of process `pid`, or with `children` of the children
+ * this process has waited for (every skopeo it ran).
+ */
+export async function readCpuSeconds(pid: number | 'self', children = false): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which may hold spaces: field N is at index N - 3.
+  const fields = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
+  const [user, system] = children ? [fields[13]!, fields[14]!] : [fields[11]!, fields[12]!];
+  return (user + system) / USER_HZ;
+}
+
 export async function readPeakRss(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const match = /^VmHWM:\s+(\d+)\s+kB$/m.exec(status);

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { OCI_CONFIG, OCI_MANIFEST, type BlobRef, type ImageInput, type Layout } from './inputs.js';
-import type { Credentials, RunningServer } from './servers.js';
+import { readCpuSeconds, type Credentials, type RunningServer } from './servers.js';
 
 const MiB = 1024 * 1024;
 
@@ -295,6 +295,16 @@ export interface RatePair {
   pull: number;
 }
 
+/** CPU milliseconds per image of a W2 push: the server's, and every skopeo process's together. */
+export interface PushCpu {
+  server: number;
+  clients: number;
+}
+
+export interface ManyRates extends RatePair {
+  pushCpu: PushCpu;
+}
+
 export interface RawRates extends RatePair {
   /** Share of the push's time spent waiting for blob commits (see `commitWaitSeconds`). */
   pushCommitShare: number;
@@ -383,13 +393,20 @@ export async function w2Many(
   layout: Layout,
   scratch: string,
   options: ManyOptions,
-): Promise<RatePair> {
+): Promise<ManyRates> {
+  const cpuBefore = await cpuNow(server);
   let started = performance.now();
   await runPool(layout.images, options.concurrency, (image) =>
     skopeoPush(server, layout, image, w2Reference(server, image), options.pushArgs),
   );
   const push = layout.images.length / seconds(started);
-  if (options.pushOnly) return { push, pull: Number.NaN };
+  const cpuAfter = await cpuNow(server);
+  const perImage = (s: number) => (1000 * s) / layout.images.length;
+  const pushCpu = {
+    server: perImage(cpuAfter.server - cpuBefore.server),
+    clients: perImage(cpuAfter.clients - cpuBefore.clients),
+  };
+  if (options.pushOnly) return { push, pull: Number.NaN, pushCpu };
   const destination = join(scratch, `w2-pull-${server.kind}`);
   await mkdir(destination, { recursive: true });
   started = performance.now();
@@ -404,7 +421,11 @@ export async function w2Many(
   );
   const pull = layout.images.length / seconds(started);
   await rm(destination, { recursive: true, force: true });
-  return { push, pull };
+  return { push, pull, pushCpu };
+}
+
+async function cpuNow(server: RunningServer): Promise<{ server: number; clients: number }> {
+  return { server: await readCpuSeconds(server.pid), clients: await readCpuSeconds('self', true) };
 }
 
 /** W3: tags per second, pushed one after another, every tag sharing the same layers. */

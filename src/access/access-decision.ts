@@ -32,6 +32,7 @@ import {
   type Door,
 } from '../network/index.js';
 import { AuditLog } from './audit-log.js';
+import { ControlPlaneReads } from './control-plane-reads.js';
 import { RegistryTokenError, type RegistryTokens, type TokenSubject } from './registry-tokens.js';
 import { DOCKER_ACTIONS, formatScope, type AccessEntry } from './scopes.js';
 
@@ -137,14 +138,19 @@ export interface Explanation {
 export class AccessDecider {
   private readonly networkRules = new NetworkRuleCache();
 
+  /** Principals, secrets, resources and role assignments, re-read only when they changed. */
+  private readonly controlPlane: ControlPlaneReads;
+
   constructor(
-    private readonly controlPlane: ControlPlaneStore,
+    controlPlane: ControlPlaneStore,
     private readonly identity: IdentityService,
     private readonly tokens: RegistryTokens,
     private readonly logger: Logger,
     private readonly addresses: ClientAddressResolver = new ClientAddressResolver([]),
     readonly auditLog: AuditLog = new AuditLog(undefined, logger),
-  ) {}
+  ) {
+    this.controlPlane = new ControlPlaneReads(controlPlane);
+  }
 
   /**
    * The address a request is judged by: the socket peer, or the forwarded client when the peer

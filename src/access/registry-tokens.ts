@@ -7,7 +7,7 @@
  * resource used a managed identity), so revocation applies at once.
  */
 import { randomUUID } from 'node:crypto';
-import { errors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { decodeProtectedHeader, errors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { SIGNING_ALGORITHM, type SigningKeys } from '../identity/index.js';
 import type { AccessEntry } from './scopes.js';
 
@@ -45,7 +45,23 @@ export class RegistryTokenError extends Error {
   override name = 'RegistryTokenError';
 }
 
+/** Tokens whose signature was verified, so a client's next requests skip the ECDSA check. */
+const VERIFIED_CACHE_SIZE = 2_000;
+const CLOCK_TOLERANCE_SECONDS = 30;
+
+interface VerifiedToken {
+  claims: RegistryTokenClaims;
+  kid: string | undefined;
+}
+
 export class RegistryTokens {
+  /**
+   * Verified tokens by grant type, audience and token text. A client sends the same access token
+   * with every request of a push (dozens), and verifying ES256 was a tenth of the server's CPU.
+   * A hit still checks expiry and that the signing key has not been removed since.
+   */
+  private readonly verified = new Map<string, VerifiedToken>();
+
   constructor(private readonly keys: SigningKeys) {}
 
   private async sign(
@@ -88,6 +104,28 @@ export class RegistryTokens {
     loginServer: string,
     grantType: RegistryTokenClaims['grant_type'],
   ): Promise<RegistryTokenClaims> {
+    const cacheKey = `${grantType} ${loginServer} ${token}`;
+    const cached = this.verified.get(cacheKey);
+    if (cached) {
+      if (!this.keys.find(cached.kid))
+        throw new RegistryTokenError('token signed with an unknown key');
+      if ((cached.claims.exp ?? 0) + CLOCK_TOLERANCE_SECONDS > Date.now() / 1000)
+        return cached.claims;
+      this.verified.delete(cacheKey);
+      throw new RegistryTokenError('token expired');
+    }
+    const claims = await this.verifySignature(token, loginServer, grantType);
+    if (this.verified.size >= VERIFIED_CACHE_SIZE)
+      this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(cacheKey, { claims, kid: decodeProtectedHeader(token).kid });
+    return claims;
+  }
+
+  private async verifySignature(
+    token: string,
+    loginServer: string,
+    grantType: RegistryTokenClaims['grant_type'],
+  ): Promise<RegistryTokenClaims> {
     try {
       const { payload } = await jwtVerify<RegistryTokenClaims>(
         token,
@@ -100,7 +138,7 @@ export class RegistryTokens {
           algorithms: [SIGNING_ALGORITHM],
           issuer: REGISTRY_ISSUER,
           audience: loginServer,
-          clockTolerance: 30,
+          clockTolerance: CLOCK_TOLERANCE_SECONDS,
         },
       );
       if (payload.grant_type !== grantType)

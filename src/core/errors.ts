@@ -61,10 +61,16 @@ export class RegistryError extends Error {
   readonly headers: Record<string, string>;
 
   constructor(code: OciErrorCode, message?: string, options: RegistryErrorOptions = {}) {
+    const status = options.status ?? OCI_ERRORS[code].status;
+    // A refusal (a 404 for every blob a client probes, a 401 challenge) is an answer, not a
+    // fault: capturing its stack trace was measurable on the push path, and nobody reads it.
+    const stackTraceLimit = Error.stackTraceLimit;
+    if (status < 500) Error.stackTraceLimit = 0;
     super(message ?? OCI_ERRORS[code].message, { cause: options.cause });
+    Error.stackTraceLimit = stackTraceLimit;
     this.name = 'RegistryError';
     this.code = code;
-    this.status = options.status ?? OCI_ERRORS[code].status;
+    this.status = status;
     this.detail = options.detail;
     this.headers = options.headers ?? {};
   }

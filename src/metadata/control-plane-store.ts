@@ -133,6 +133,17 @@ export interface ControlPlaneStore {
 
   putRegistryCredential(credential: RegistryCredentialRecord): Promise<void>;
   listRegistryCredentials(registryId: string): Promise<RegistryCredentialRecord[]>;
+
+  /**
+   * A value that changes whenever principals, secrets, resources, role assignments or admin
+   * credentials change (through any replica): while it stands still, earlier reads still hold.
+   */
+  accessGeneration(): Promise<string>;
+  /**
+   * How many writes to those tables this process has made: it moves at once, where the
+   * generation is read at most once per event-loop turn (see access/control-plane-reads).
+   */
+  localAccessWrites(): number;
 }
 
 /**

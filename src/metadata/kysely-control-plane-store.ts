@@ -3,6 +3,7 @@
  * ControlPlaneStore over Kysely (SQLite today, PostgreSQL with the same queries later).
  */
 import type { Kysely } from 'kysely';
+import type { AccessWriteCounter } from './access-writes.js';
 import {
   scopeAncestors,
   type ControlPlaneStore,
@@ -90,7 +91,11 @@ function toAssignment(row: RoleAssignmentsTable): RoleAssignmentRecord {
 }
 
 export class KyselyControlPlaneStore implements ControlPlaneStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    /** The counter plugged into `db` (KyselyMetadataStore.accessWrites). */
+    private readonly accessWrites: AccessWriteCounter,
+  ) {}
 
   async createTenant(tenant: TenantRecord): Promise<void> {
     await this.db
@@ -401,6 +406,19 @@ export class KyselyControlPlaneStore implements ControlPlaneStore {
       .values({ registry_id: credential.registryId, name: credential.name, ...values })
       .onConflict((oc) => oc.columns(['registry_id', 'name']).doUpdateSet(values))
       .execute();
+  }
+
+  localAccessWrites(): number {
+    return this.accessWrites.count;
+  }
+
+  async accessGeneration(): Promise<string> {
+    const row = await this.db
+      .selectFrom('access_generation')
+      .select('value')
+      .where('id', '=', 1)
+      .executeTakeFirstOrThrow();
+    return String(row.value);
   }
 
   async listRegistryCredentials(registryId: string): Promise<RegistryCredentialRecord[]> {

@@ -24,6 +24,7 @@ import type {
   TagRecord,
   UploadRecord,
 } from './metadata-store.js';
+import { AccessWriteCounter } from './access-writes.js';
 import { migrationProvider, type SqlDialect } from './migrations.js';
 import type { Database, RegistriesTable } from './schema.js';
 
@@ -52,10 +53,16 @@ export class KyselyMetadataStore implements MetadataStore {
   /** Parsed registry records by id; valid while their `updatedAt` matches the row's. */
   private readonly registryCache = new Map<string, RegistryRecord>();
 
+  /** This process's writes to the tables the access decision reads, through any store. */
+  readonly accessWrites = new AccessWriteCounter();
+  private readonly db: Kysely<Database>;
+
   constructor(
-    private readonly db: Kysely<Database>,
+    db: Kysely<Database>,
     readonly dialect: SqlDialect = 'sqlite',
-  ) {}
+  ) {
+    this.db = db.withPlugin(this.accessWrites);
+  }
 
   /** The shared Kysely instance, for the other stores over the same database. */
   get database(): Kysely<Database> {

@@ -5,6 +5,8 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { KyselyControlPlaneStore } from './kysely-control-plane-store.js';
+import type { KyselyMetadataStore } from './kysely-metadata-store.js';
 import type { MetadataStore, RegistryRecord } from './metadata-store.js';
 
 function digest(text: string): string {
@@ -394,6 +396,87 @@ export function metadataStoreContract(
       expect((await store.listUploads()).map((u) => u.id)).toContain(id);
       await store.deleteUpload(id);
       expect(await store.getUpload(id)).toBeUndefined();
+    });
+
+    it('moves the access generation with every change the access decision reads', async () => {
+      const kysely = store as KyselyMetadataStore;
+      const controlPlane = new KyselyControlPlaneStore(kysely.database, kysely.accessWrites);
+      const seen = [await controlPlane.accessGeneration()];
+      const moved = async (change: string) => {
+        const generation = await controlPlane.accessGeneration();
+        expect(seen, `the generation after ${change}`).not.toContain(generation);
+        seen.push(generation);
+      };
+      const objectId = randomUUID();
+      await controlPlane.createPrincipal({
+        objectId,
+        tenantId: randomUUID(),
+        appId: randomUUID(),
+        kind: 'ServicePrincipal',
+        displayName: 'p',
+        resourceId: null,
+      });
+      await moved('a new principal');
+      const secretId = randomUUID();
+      await controlPlane.addSecret({
+        id: secretId,
+        principalId: objectId,
+        hash: 'h',
+        hint: 'h',
+        createdAt: new Date().toISOString(),
+        expiresAt: new Date(Date.now() + 3600_000).toISOString(),
+      });
+      await moved('a new secret');
+      await controlPlane.deleteSecret(secretId);
+      await moved('a removed secret');
+      const resourceId = `/subscriptions/${randomUUID()}/resourcegroups/rg/providers/x/y/z`;
+      const resource = {
+        id: resourceId,
+        type: 'x/y',
+        subscriptionId: randomUUID(),
+        resourceGroup: 'rg',
+        name: 'z',
+        location: null,
+        tags: null,
+        sku: null,
+        identity: null,
+        properties: {},
+        systemData: null,
+      };
+      await controlPlane.putResource(resource);
+      await moved('a new resource');
+      await controlPlane.putResource({ ...resource, properties: { status: 'disabled' } });
+      await moved('a changed resource');
+      await controlPlane.deleteResource(resourceId);
+      await moved('a removed resource');
+      const assignment = randomUUID();
+      await controlPlane.createRoleAssignment({
+        name: assignment,
+        scope: resourceId,
+        roleDefinitionId: randomUUID(),
+        principalId: objectId,
+        principalType: 'ServicePrincipal',
+        condition: null,
+        conditionVersion: null,
+        description: null,
+        createdBy: null,
+      });
+      await moved('a new role assignment');
+      await controlPlane.deleteRoleAssignment(assignment);
+      await moved('a removed role assignment');
+      await controlPlane.putRegistryCredential({
+        registryId: registry.id,
+        name: 'password',
+        hash: 'h',
+        sealed: 's',
+        createdAt: new Date().toISOString(),
+      });
+      await moved('a new admin password');
+      await controlPlane.deletePrincipal(objectId);
+      await moved('a removed principal');
+      // Data-plane writes leave it alone: they never change an access decision's inputs.
+      await store.createUpload({ id: randomUUID(), registryId: registry.id, repository: 'r' });
+      expect(await controlPlane.accessGeneration()).toBe(seen.at(-1));
     });
   });
 }

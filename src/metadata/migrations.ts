@@ -5,6 +5,7 @@
  * differently, and PostgreSQL text must compare byte by byte (see `text`).
  */
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { ACCESS_TABLES } from './access-writes.js';
 
 export type SqlDialect = 'sqlite' | 'postgres';
 
@@ -350,6 +351,38 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
           .on('manifest_children')
           .columns(['registry_id', 'repository', 'child_digest'])
           .execute();
+      },
+    },
+    '0008_access_generation': {
+      // One counter that every change to what the access decision reads moves forward, by
+      // trigger, whichever code path or replica makes the change. A replica may keep those reads
+      // while the counter stands still (see access/control-plane-reads).
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('access_generation')
+          .addColumn('id', 'integer', (c) => c.primaryKey())
+          .addColumn('value', 'bigint', (c) => c.notNull())
+          .execute();
+        await sql`insert into access_generation (id, value) values (1, 0)`.execute(db);
+        const bump = sql.raw('update access_generation set value = value + 1 where id = 1');
+        if (dialect === 'postgres') {
+          await sql`create function bump_access_generation() returns trigger language plpgsql as $$ begin ${bump}; return null; end $$`.execute(
+            db,
+          );
+        }
+        for (const table of ACCESS_TABLES) {
+          if (dialect === 'postgres') {
+            await sql`create trigger ${sql.raw(`${table}_access_generation`)} after insert or update or delete on ${sql.table(table)} for each statement execute function bump_access_generation()`.execute(
+              db,
+            );
+            continue;
+          }
+          for (const event of ['insert', 'update', 'delete']) {
+            await sql`create trigger ${sql.raw(`${table}_${event}_access_generation`)} after ${sql.raw(event)} on ${sql.table(table)} begin ${bump}; end`.execute(
+              db,
+            );
+          }
+        }
       },
     },
   };

@@ -21,6 +21,8 @@
  * role_assignments                who holds which role at which scope (+ ABAC condition)
  * registry_credentials            admin user passwords (hash to verify, sealed copy to list)
  * access_log                      every access decision with its reason (audit)
+ * access_generation               one counter, moved by trigger on every change to principals,
+ *                                 secrets, resources, role assignments or admin credentials
  *
  * vulnerability_database          the imported OSV snapshot's version (one row)
  * vulnerability_advisories        its OSV records (JSON)
@@ -243,8 +245,14 @@ export interface RunLogsTable {
   content: string;
 }
 
+export interface AccessGenerationTable {
+  id: number;
+  value: number | string | bigint;
+}
+
 export interface Database {
   access_log: AccessLogTable;
+  access_generation: AccessGenerationTable;
   vulnerability_database: VulnerabilityDatabaseTable;
   vulnerability_advisories: VulnerabilityAdvisoriesTable;
   vulnerability_packages: VulnerabilityPackagesTable;

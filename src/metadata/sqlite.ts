@@ -6,6 +6,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { KyselyMetadataStore } from './kysely-metadata-store.js';
 import type { Database } from './schema.js';
+import { withStatementCache } from './statement-cache.js';
 import { storesOver, type MetadataStores } from './stores.js';
 
 /** Opens (creating and migrating) the stores over one SQLite file; `metadata.close()` closes it. */
@@ -23,7 +24,9 @@ export async function openSqliteMetadataStore(path: string): Promise<KyselyMetad
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
   const store = new KyselyMetadataStore(
-    new Kysely<Database>({ dialect: new SqliteDialect({ database }) }),
+    new Kysely<Database>({
+      dialect: new SqliteDialect({ database: withStatementCache(database) }),
+    }),
     'sqlite',
   );
   await store.migrate();

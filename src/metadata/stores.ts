@@ -20,7 +20,7 @@ export interface MetadataStores {
 export function storesOver(metadata: KyselyMetadataStore): MetadataStores {
   return {
     metadata,
-    controlPlane: new KyselyControlPlaneStore(metadata.database),
+    controlPlane: new KyselyControlPlaneStore(metadata.database, metadata.accessWrites),
     accessLog: new AccessLogStore(metadata.database),
     runLogs: new RunLogStore(metadata.database),
     scanner: new ScannerStore(metadata.database),

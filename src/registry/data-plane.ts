@@ -4,6 +4,7 @@
  * registry from Host -> route from path -> handler. Bodies are never parsed by Fastify: blob
  * bytes stream from the socket into the blob store, and manifests are read under a size limit.
  */
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryError } from '../core/errors.js';
 import { PUBLIC_DOOR, type Door } from '../network/index.js';
@@ -246,7 +247,22 @@ export async function dataPlanePlugin(
       reply.header('Content-Length', String(blob.size));
     }
     if (request.method === 'HEAD') return reply.send();
-    reply.send(await oci.openBlob(blob.digest, range));
+    const sender = await oci.openBlobSender(blob.digest, range);
+    if (!sender) return reply.send(await oci.openBlob(blob.digest, range));
+    // The store writes the body itself, with reused buffers: the headers go out first, as
+    // Fastify would send them (onResponse hooks still run for a hijacked reply).
+    reply.hijack();
+    const response = reply.raw;
+    try {
+      response.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+      await sender.sendTo(response);
+      response.end();
+    } catch (error) {
+      request.log.debug({ err: error }, 'blob body not sent to the end');
+      response.destroy();
+    } finally {
+      await sender.close();
+    }
   }
 
   async function deleteBlob({ reply, registry, route }: RequestContext): Promise<void> {

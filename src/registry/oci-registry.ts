@@ -19,7 +19,10 @@ import type {
   RegistryRecord,
   UploadRecord,
 } from '../metadata/index.js';
-import type { BlobStore, ByteRange } from '../storage/index.js';
+import type { BlobSender, BlobStore, ByteRange } from '../storage/index.js';
+
+/** How often an upload session in use is marked as active (expiry counts in hours). */
+const TOUCH_EVERY_MS = 60_000;
 
 export interface RegistryLimits {
   /** Largest manifest accepted, in bytes (Distribution's default: 4 MiB). */
@@ -82,6 +85,11 @@ export class OciRegistry {
 
   async openBlob(digest: string, range?: ByteRange): Promise<Readable> {
     return this.blobs.read(digest, range);
+  }
+
+  /** The store's fast path for serving a blob, when it has one (see BlobStore.openSender). */
+  async openBlobSender(digest: string, range?: ByteRange): Promise<BlobSender | undefined> {
+    return this.blobs.openSender?.(digest, range);
   }
 
   /**
@@ -165,11 +173,15 @@ export class OciRegistry {
     start?: number,
     completingAs?: string,
   ): Promise<number> {
-    const current = await this.uploadStatus(registry, repository, id);
+    const upload = await this.requireUpload(registry, repository, id);
+    const current = await this.blobs.uploadSize(id);
+    if (current === undefined) throw new RegistryError('BLOB_UPLOAD_UNKNOWN');
     const size = await this.blobs.appendUpload(id, data, start ?? current);
     if (completingAs !== undefined && looksLikeDigest(completingAs)) {
       await this.metadata.claimUploadDigest(id, completingAs);
-    } else {
+    } else if (Date.now() - Date.parse(upload.updatedAt) >= TOUCH_EVERY_MS) {
+      // The touch only feeds expiry, which counts in hours: once a minute is plenty, and it
+      // saves a committed write per chunk.
       await this.metadata.touchUpload(id);
     }
     return size;

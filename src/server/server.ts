@@ -25,7 +25,7 @@ import {
 } from '../registry/index.js';
 import { PUBLIC_DOOR, type Door } from '../network/index.js';
 import {
-  ensureTlsMaterial,
+  ensureTlsMaterialOffThread,
   loadTlsFiles,
   SERVER_TLS_SETTINGS,
   trustInstructions,
@@ -181,7 +181,7 @@ async function tlsMaterial(
   }
   const ips = names.filter((n) => /^[\d.]+$/.test(n) || n.includes(':'));
   const dns = names.filter((n) => !ips.includes(n));
-  const material = await ensureTlsMaterial(join(config.data, 'tls'), { dns, ips });
+  const material = await ensureTlsMaterialOffThread(join(config.data, 'tls'), { dns, ips });
   logger.debug({ caPath: material.caPath }, 'using the platform CA');
   return { key: material.key, cert: material.cert, caPath: material.caPath };
 }

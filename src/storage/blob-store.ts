@@ -10,7 +10,7 @@
  * The one rule that matters: bytes become a published blob only through `commitUpload`, which
  * verifies the digest first. A failed or interrupted write never leaves a published blob behind.
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Digest } from '../core/digest.js';
 
 export interface BlobInfo {
@@ -24,6 +24,12 @@ export interface ByteRange {
   end: number;
 }
 
+export interface BlobSender {
+  /** Writes the bytes to `destination`, which stays open; rejects if it closes first. */
+  sendTo(destination: Writable): Promise<void>;
+  close(): Promise<void>;
+}
+
 export interface BlobStore {
   /** The published blob's size, or undefined when it does not exist. */
   stat(digest: string): Promise<BlobInfo | undefined>;
@@ -33,6 +39,13 @@ export interface BlobStore {
    * against `stat`. Throws BLOB_UNKNOWN when the blob does not exist.
    */
   read(digest: string, range?: ByteRange): Promise<Readable>;
+
+  /**
+   * Optional fast path for serving a blob: opens it (BLOB_UNKNOWN when it does not exist) and
+   * returns a sender that writes it, or `range` of it, with reused buffers (see file-sender).
+   * Stores without it are served through `read`. The caller closes the sender.
+   */
+  openSender?(digest: string, range?: ByteRange): Promise<BlobSender>;
 
   /** Removes a published blob; false when it did not exist. Readers already streaming finish. */
   delete(digest: string): Promise<boolean>;

@@ -6,7 +6,7 @@
  * (`SERVER_TLS_SETTINGS`), and the text telling people how to trust the CA
  * (`trustInstructions`).
  */
-export { ensureTlsMaterial, type TlsMaterial } from './material.js';
+export { ensureTlsMaterial, ensureTlsMaterialOffThread, type TlsMaterial } from './material.js';
 export { loadTlsFiles } from './configured-files.js';
 export { SERVER_TLS_SETTINGS } from './server-settings.js';
 export { trustInstructions } from './trust.js';

@@ -11,11 +11,19 @@
  *   server.crt   0644  issued by ca.crt for the requested DNS names and IP addresses
  * ```
  */
-import { resolve } from 'node:path';
-import { loadOrCreateCa } from './ca.js';
+import { existsSync } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { CA_CERT_FILE, CA_KEY_FILE, loadOrCreateCa } from './ca.js';
 import { ensureDirectory } from './files.js';
 import { normalizeNames, type SubjectNames } from './names.js';
-import { loadOrIssueServerCertificate } from './server-certificate.js';
+import {
+  loadOrIssueServerCertificate,
+  SERVER_CERT_FILE,
+  SERVER_KEY_FILE,
+} from './server-certificate.js';
 
 export interface TlsMaterial {
   /** Server private key (PEM). */
@@ -48,6 +56,39 @@ export async function ensureTlsMaterial(dir: string, names: SubjectNames): Promi
     return await run;
   } finally {
     if (inFlight.get(key) === run) inFlight.delete(key);
+  }
+}
+
+/**
+ * `ensureTlsMaterial` for a server process: on a first start (files missing) the CA and the
+ * certificate are made in a worker thread, so `@peculiar/x509` (about 17 MiB resident) never
+ * loads into the server's own heap; then the files are read here with `node:crypto` only. Run
+ * from the TypeScript sources (tests), where no compiled worker exists, it works in-thread.
+ */
+export async function ensureTlsMaterialOffThread(
+  dir: string,
+  names: SubjectNames,
+): Promise<TlsMaterial> {
+  const worker = new URL('./material-worker.js', import.meta.url);
+  if (!(await allPresent(dir)) && existsSync(fileURLToPath(worker))) {
+    await new Promise<void>((done, failed) => {
+      const thread = new Worker(worker, { workerData: { dir, names } });
+      thread.once('error', failed);
+      thread.once('exit', (code) =>
+        code === 0 ? done() : failed(new Error(`TLS material worker exited with ${code}`)),
+      );
+    });
+  }
+  return ensureTlsMaterial(dir, names);
+}
+
+async function allPresent(dir: string): Promise<boolean> {
+  const files = [CA_KEY_FILE, CA_CERT_FILE, SERVER_KEY_FILE, SERVER_CERT_FILE];
+  try {
+    await Promise.all(files.map((file) => access(join(dir, file))));
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -10,8 +10,11 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
-import yauzl from 'yauzl';
+import type yauzl from 'yauzl';
+import { lazyPackage } from '../../core/lazy-package.js';
 import { OsvFormatError, parseAdvisory, type OsvAdvisory } from './osv.js';
+
+const zipReader = lazyPackage<typeof yauzl>('yauzl');
 
 /** Every OSV record under `path`, with the file it came from. */
 export async function readOsvRecords(path: string): Promise<OsvAdvisory[]> {
@@ -79,7 +82,7 @@ async function readTar(path: string, gzipped: boolean): Promise<JsonFile[]> {
 
 async function readZip(path: string): Promise<JsonFile[]> {
   const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
-    yauzl.open(path, { lazyEntries: true, autoClose: true }, (error, file) =>
+    zipReader().open(path, { lazyEntries: true, autoClose: true }, (error, file) =>
       error ? reject(new OsvFormatError(`${path}: ${error.message}`)) : resolve(file),
     ),
   );

@@ -5,10 +5,12 @@
  * ECOSYSTEM (and SEMVER) are evaluated in the package ecosystem's own version order; GIT
  * ranges name commits, which an image does not carry, so they never match.
  */
-// A CommonJS package whose named exports Node's ESM loader cannot detect: take the default.
-import cvss from 'ae-cvss-calculator';
+import type * as CvssPackage from 'ae-cvss-calculator';
 import { isObject } from '../../core/json.js';
+import { lazyPackage } from '../../core/lazy-package.js';
 import { ecosystemBase, SEMVER_ORDER, versionOrderOf, type VersionOrder } from './version-order.js';
+
+const cvss = lazyPackage<typeof CvssPackage>('ae-cvss-calculator');
 
 export type RangeEvent =
   { introduced: string } | { fixed: string } | { last_affected: string } | { limit: string };
@@ -203,7 +205,7 @@ export function severityOf(
   for (const entry of ranked) {
     if (!entry.type.startsWith('CVSS_')) continue;
     try {
-      const score = cvss.fromVector(entry.score)?.calculateScores().overall;
+      const score = cvss().fromVector(entry.score)?.calculateScores().overall;
       if (typeof score === 'number' && Number.isFinite(score))
         return { severity: ratingOf(score), cvssScore: score, cvssVector: entry.score };
     } catch {

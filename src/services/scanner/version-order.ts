@@ -3,11 +3,15 @@
  * Each OSV ecosystem's own version order. A version that its ecosystem cannot parse never
  * matches a range (rather than being compared as a string and matching by accident).
  */
-import { compare as comparePep440, valid as validPep440 } from '@renovatebot/pep440';
-import semver from 'semver';
+import type * as Pep440Package from '@renovatebot/pep440';
+import type * as SemverPackage from 'semver';
+import { lazyPackage } from '../../core/lazy-package.js';
 import { compareApkVersions, isValidApkVersion } from './apk-version.js';
 import { compareDpkgVersions } from './dpkg-version.js';
 import { compareRpmVersions } from './rpm-version.js';
+
+const semver = lazyPackage<typeof SemverPackage>('semver');
+const pep440 = lazyPackage<typeof Pep440Package>('@renovatebot/pep440');
 
 export interface VersionOrder {
   /** Negative, zero or positive as `a` sorts before, with or after `b`. */
@@ -22,12 +26,12 @@ const DPKG: VersionOrder = {
 const APK: VersionOrder = { compare: compareApkVersions, isValid: isValidApkVersion };
 const RPM: VersionOrder = { compare: compareRpmVersions, isValid: (v) => v.length > 0 };
 const SEMVER: VersionOrder = {
-  compare: (a, b) => semver.compare(a, b),
-  isValid: (v) => semver.valid(v) !== null,
+  compare: (a, b) => semver().compare(a, b),
+  isValid: (v) => semver().valid(v) !== null,
 };
 const PEP440: VersionOrder = {
-  compare: comparePep440,
-  isValid: (v) => validPep440(v) !== null,
+  compare: (a, b) => pep440().compare(a, b),
+  isValid: (v) => pep440().valid(v) !== null,
 };
 
 /** OSV ecosystem names (the part before `:`) and the order their versions follow. */

@@ -6,9 +6,12 @@
  * parsing: `{{.Run.ID}}`, `{{.Run.Registry}}`, `{{.Run.RegistryName}}`, `{{.Run.Date}}`,
  * `{{.Values.name}}`, with the `$Registry` and `$ID` aliases.
  */
-import { parse as parseYaml } from 'yaml';
+import type * as YamlPackage from 'yaml';
 import { isObject } from '../../core/json.js';
+import { lazyPackage } from '../../core/lazy-package.js';
 import { splitWords, unquote } from './dockerfile.js';
+
+const yaml = lazyPackage<typeof YamlPackage>('yaml');
 
 export interface RunValues {
   id: string;
@@ -65,7 +68,7 @@ export function expandRunValues(text: string, run: RunValues): string {
 export function parseTaskFile(source: string, run: RunValues): TaskStep[] {
   let document: unknown;
   try {
-    document = parseYaml(expandRunValues(source, run));
+    document = yaml().parse(expandRunValues(source, run));
   } catch (error) {
     throw new TaskFileError(`failed to parse the task file: ${(error as Error).message}`);
   }
