@@ -142,14 +142,15 @@ export class AccessDecider {
   private readonly controlPlane: ControlPlaneReads;
 
   constructor(
-    controlPlane: ControlPlaneStore,
+    /** Read directly only for what the remembered reads leave out (a subscription's tenant). */
+    private readonly store: ControlPlaneStore,
     private readonly identity: IdentityService,
     private readonly tokens: RegistryTokens,
     private readonly logger: Logger,
     private readonly addresses: ClientAddressResolver = new ClientAddressResolver([]),
     readonly auditLog: AuditLog = new AuditLog(undefined, logger),
   ) {
-    this.controlPlane = new ControlPlaneReads(controlPlane);
+    this.controlPlane = new ControlPlaneReads(store);
   }
 
   /**
@@ -335,7 +336,8 @@ export class AccessDecider {
   async tenantOf(registry: RegistryRecord): Promise<string | undefined> {
     const subscriptionId = registry.arm?.subscriptionId;
     if (!subscriptionId) return undefined;
-    return (await this.controlPlane.getSubscription(subscriptionId))?.tenantId;
+    // Read live, and only on the bypass and exchange paths (the memo does not cover it).
+    return (await this.store.getSubscription(subscriptionId))?.tenantId;
   }
 
   /**
