@@ -261,6 +261,7 @@ async function benchmark(options: Options, inputs: Inputs, scratch: string): Pro
   const notes: string[] = [];
   const pushCommitShare: Record<ServerKind, number[]> = { breakwater: [], distribution: [] };
   const w2PushCpu: Record<ServerKind, PushCpu[]> = { breakwater: [], distribution: [] };
+  const w3PushCpu: Record<ServerKind, PushCpu[]> = { breakwater: [], distribution: [] };
   const want = (w: Workload) => options.only.has(w);
   const restrictedRules = want('restricted') ? restrictedRuleSet() : undefined;
 
@@ -333,9 +334,13 @@ async function benchmark(options: Options, inputs: Inputs, scratch: string): Pro
     if (want('w3')) {
       for (const kind of KINDS) {
         await withServer(kind, `r${round}-w3`, { scratch }, async (server) => {
-          const rate = await w3Dedupe(server, inputs.w3);
+          const { rate, pushCpu } = await w3Dedupe(server, inputs.w3);
           samples['w3-push'][kind].push(rate);
-          log(`  W3 ${SERVER_LABEL[kind]}: push ${fmt(rate)} tags/s`);
+          w3PushCpu[kind].push(pushCpu);
+          log(
+            `  W3 ${SERVER_LABEL[kind]}: push ${fmt(rate)} tags/s; CPU per tag: server ` +
+              `${fmt(pushCpu.server)} ms, skopeo ${fmt(pushCpu.clients)} ms`,
+          );
         });
       }
     }
@@ -412,6 +417,7 @@ async function benchmark(options: Options, inputs: Inputs, scratch: string): Pro
     ...(restrictedResult ? { restricted: restrictedResult } : {}),
     pushCommitShare,
     w2PushCpu,
+    w3PushCpu,
     notes,
   };
   await writeResults(report);

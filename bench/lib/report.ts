@@ -167,6 +167,8 @@ export interface Report {
   pushCommitShare?: Record<ServerKind, number[]>;
   /** CPU milliseconds per W2 image pushed, server and skopeo processes, per round. */
   w2PushCpu?: Record<ServerKind, PushCpu[]>;
+  /** The same per W3 tag pushed (one skopeo at a time). */
+  w3PushCpu?: Record<ServerKind, PushCpu[]>;
   notes: string[];
 }
 
@@ -345,7 +347,9 @@ export function renderMarkdown(report: Report, chartFile: string): string {
         `Distribution ${fmt(100 * median(share.distribution))}% (medians).`,
     );
   }
-  lines.push(...pushCpuSection(report));
+  lines.push(...pushCpuSection(report.w2PushCpu, 'W2 image', Number(report.machine.cpus ?? 1), 2));
+  // W3 runs one skopeo at a time: one core's worth of work at once, at best.
+  lines.push(...pushCpuSection(report.w3PushCpu, 'W3 tag', 1, 1.5));
   lines.push(
     '',
     '## Every round',
@@ -466,13 +470,16 @@ export function renderSvg(report: Report): string {
 }
 
 /**
- * Where a W2 push's CPU goes, and what that allows: with every core busy, a rate can be no more
- * than cores x 1000 / (server + skopeo milliseconds per image), whatever the server does.
+ * Where a push's CPU goes, and what that allows: with `cores` busy, a rate can be no more than
+ * cores x 1000 / (server + skopeo milliseconds per item), whatever the server does.
  */
-function pushCpuSection(report: Report): string[] {
-  const cpu = report.w2PushCpu;
+function pushCpuSection(
+  cpu: Record<ServerKind, PushCpu[]> | undefined,
+  item: string,
+  cores: number,
+  target: number,
+): string[] {
   if (!cpu || cpu.breakwater.length === 0 || cpu.distribution.length === 0) return [];
-  const cores = Number(report.machine.cpus ?? 1);
   const of = (kind: ServerKind) => ({
     server: median(cpu[kind].map((c) => c.server)),
     clients: median(cpu[kind].map((c) => c.clients)),
@@ -481,19 +488,20 @@ function pushCpuSection(report: Report): string[] {
   const theirs = of('distribution');
   const ceiling = (c: { server: number; clients: number }) =>
     (cores * 1000) / (c.server + c.clients);
-  // For twice Distribution's rate, at best (every core busy): server + skopeo <= half of theirs.
-  const budget = (theirs.server + theirs.clients) / 2 - ours.clients;
+  // For `target` times Distribution's rate, at best: server + skopeo <= theirs / target.
+  const budget = (theirs.server + theirs.clients) / target - ours.clients;
   return [
     '',
-    `## CPU per W2 image pushed (medians, ${cores} cores)`,
+    `## CPU per ${item} pushed (medians)`,
     '',
-    '| Server | server ms | skopeo ms | total ms | ceiling with every core busy (images/s) |',
+    `| Server | server ms | skopeo ms | total ms | ceiling on ${cores} busy core(s) (per s) |`,
     '| --- | ---: | ---: | ---: | ---: |',
     `| Breakwater | ${fmt(ours.server)} | ${fmt(ours.clients)} | ${fmt(ours.server + ours.clients)} | ${fmt(ceiling(ours))} |`,
     `| Distribution | ${fmt(theirs.server)} | ${fmt(theirs.clients)} | ${fmt(theirs.server + theirs.clients)} | ${fmt(ceiling(theirs))} |`,
     '',
-    `For twice Distribution's W2 push rate on this machine the server could use at most ` +
-      `${fmt(Math.max(budget, 0))} ms of CPU per image (half of Distribution's total, less ` +
-      `skopeo's own ${fmt(ours.clients)} ms); it used ${fmt(ours.server)} ms.`,
+    `For ${target}x Distribution's rate the server could use at most ` +
+      `${fmt(Math.max(budget, 0))} ms of CPU per ${item.split(' ')[1]} (Distribution's total ` +
+      `divided by ${target}, less skopeo's own ${fmt(ours.clients)} ms), if nothing else ` +
+      `limited it; it used ${fmt(ours.server)} ms.`,
   ];
 }

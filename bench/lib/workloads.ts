@@ -400,12 +400,7 @@ export async function w2Many(
     skopeoPush(server, layout, image, w2Reference(server, image), options.pushArgs),
   );
   const push = layout.images.length / seconds(started);
-  const cpuAfter = await cpuNow(server);
-  const perImage = (s: number) => (1000 * s) / layout.images.length;
-  const pushCpu = {
-    server: perImage(cpuAfter.server - cpuBefore.server),
-    clients: perImage(cpuAfter.clients - cpuBefore.clients),
-  };
+  const pushCpu = cpuPerImage(cpuBefore, await cpuNow(server), layout.images.length);
   if (options.pushOnly) return { push, pull: Number.NaN, pushCpu };
   const destination = join(scratch, `w2-pull-${server.kind}`);
   await mkdir(destination, { recursive: true });
@@ -424,15 +419,32 @@ export async function w2Many(
   return { push, pull, pushCpu };
 }
 
-async function cpuNow(server: RunningServer): Promise<{ server: number; clients: number }> {
+function cpuPerImage(before: CpuSeconds, after: CpuSeconds, images: number): PushCpu {
+  return {
+    server: (1000 * (after.server - before.server)) / images,
+    clients: (1000 * (after.clients - before.clients)) / images,
+  };
+}
+
+interface CpuSeconds {
+  server: number;
+  clients: number;
+}
+
+async function cpuNow(server: RunningServer): Promise<CpuSeconds> {
   return { server: await readCpuSeconds(server.pid), clients: await readCpuSeconds('self', true) };
 }
 
 /** W3: tags per second, pushed one after another, every tag sharing the same layers. */
-export async function w3Dedupe(server: RunningServer, layout: Layout): Promise<number> {
+export async function w3Dedupe(
+  server: RunningServer,
+  layout: Layout,
+): Promise<{ rate: number; pushCpu: PushCpu }> {
+  const cpuBefore = await cpuNow(server);
   const started = performance.now();
   for (const image of layout.images) {
     await skopeoPush(server, layout, image, `${server.host}/bench/w3:${image.tag}`);
   }
-  return layout.images.length / seconds(started);
+  const rate = layout.images.length / seconds(started);
+  return { rate, pushCpu: cpuPerImage(cpuBefore, await cpuNow(server), layout.images.length) };
 }

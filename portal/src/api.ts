@@ -8,6 +8,8 @@ export const REGISTRY_API = '2025-11-01';
 export const AUTHORIZATION_API = '2022-04-01';
 export const RESOURCES_API = '2022-12-01';
 export const TASKS_API = '2019-06-01-preview';
+export const CONTAINER_INSTANCE_API = '2023-05-01';
+export const ML_API = '2024-04-01';
 
 export class ApiError extends Error {
   constructor(
@@ -226,6 +228,35 @@ export interface ManifestSummary {
   referrers: { digest: string; artifactType: string | null; mediaType: string; size: number }[];
 }
 
+export type Severity = 'Critical' | 'High' | 'Medium' | 'Low' | 'Unknown';
+export const SEVERITIES: Severity[] = ['Critical', 'High', 'Medium', 'Low', 'Unknown'];
+
+/** One manifest digest's latest scan (`scanResults`; docs/scanner.md, "Results"). */
+export interface ScanResult {
+  repository: string;
+  digest: string;
+  status: 'Queued' | 'Succeeded' | 'Failed';
+  reason?: string;
+  scannedAt: string;
+  trigger: string;
+  os?: { id: string; versionId?: string };
+  packageCount?: number;
+  summary: Record<Severity, number> & { total: number };
+  findings: {
+    id: string;
+    aliases: string[];
+    summary?: string;
+    severity: Severity;
+    cvssScore?: number;
+    package: {
+      ecosystem: string;
+      name: string;
+      installedVersion: string;
+      fixedVersion?: string;
+    };
+  }[];
+}
+
 export interface AccessDecision {
   id: string;
   time: string;
@@ -239,6 +270,40 @@ export interface AccessDecision {
   principal?: string;
   principalKind?: string;
   status?: number;
+}
+
+/** A resource as the subscription's generic list shows it (`/subscriptions/{s}/resources`). */
+export interface ListedResource {
+  id: string;
+  name: string;
+  type: string;
+  location?: string;
+  identity?: ArmIdentity;
+}
+
+/** Every resource of `type` in the principal's subscriptions that it may read. */
+export async function listResourcesOfType(type: string): Promise<ListedResource[]> {
+  const subscriptions = await arm<{ value: { subscriptionId: string }[] }>(
+    'GET',
+    '/subscriptions',
+    RESOURCES_API,
+  );
+  const listed: ListedResource[] = [];
+  for (const { subscriptionId } of subscriptions.value) {
+    const filter = encodeURIComponent(`resourceType eq '${type}'`);
+    const { value } = await arm<{ value: ListedResource[] }>(
+      'GET',
+      `/subscriptions/${subscriptionId}/resources?$filter=${filter}`,
+      RESOURCES_API,
+    );
+    listed.push(...value);
+  }
+  return listed.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The resource group named in a resource id. */
+export function groupOf(id: string): string {
+  return /\/resourceGroups\/([^/]+)/i.exec(id)?.[1] ?? '';
 }
 
 /** `/subscriptions/{s}/resourceGroups/{g}/providers/.../registries/{name}` from its parts. */

@@ -1,17 +1,20 @@
 /**
  * The portal's shell: sign-in, then a hash route per page (`#/registries`,
- * `#/registry/{subscription}/{group}/{name}/{blade}`), so the server only serves static files.
+ * `#/registry/{subscription}/{group}/{name}/{blade}`, `#/container-groups`, `#/ml`), so the
+ * server only serves static files.
  */
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { loadSession, saveSession, whenSignedOut, type Session } from './api.js';
 import { SignIn } from './pages/sign-in.js';
+import { ContainerGroups } from './pages/container-groups.js';
+import { MlJobs } from './pages/ml-jobs.js';
 import { Registries } from './pages/registries.js';
 import { RegistryBlades } from './pages/registry-blades.js';
 import './styles.css';
 
 interface Route {
-  page: 'registries' | 'registry';
+  page: 'registries' | 'registry' | 'container-groups' | 'ml';
   subscription?: string;
   group?: string;
   name?: string;
@@ -29,8 +32,15 @@ function parseHash(hash: string): Route {
       blade: parts[4] ?? 'overview',
     };
   }
+  if (parts[0] === 'container-groups' || parts[0] === 'ml') return { page: parts[0] };
   return { page: 'registries' };
 }
+
+const SERVICES = [
+  ['registries', 'Container registries'],
+  ['container-groups', 'Container instances'],
+  ['ml', 'Machine learning'],
+] as const;
 
 function App() {
   const [session, setSession] = useState<Session | undefined>(loadSession());
@@ -59,6 +69,21 @@ function App() {
         <a class="brand" href="#/registries">
           Breakwater
         </a>
+        <nav aria-label="Services">
+          {SERVICES.map(([page, label]) => (
+            <a
+              key={page}
+              href={`#/${page}`}
+              aria-current={
+                route.page === page || (page === 'registries' && route.page === 'registry')
+                  ? 'page'
+                  : undefined
+              }
+            >
+              {label}
+            </a>
+          ))}
+        </nav>
         <span class="who" title={`tenant ${session.tenantId}`}>
           Signed in as <code>{session.clientId}</code>
         </span>
@@ -82,6 +107,10 @@ function App() {
             name={route.name!}
             blade={route.blade!}
           />
+        ) : route.page === 'container-groups' ? (
+          <ContainerGroups />
+        ) : route.page === 'ml' ? (
+          <MlJobs />
         ) : (
           <Registries />
         )}

@@ -25,6 +25,7 @@ import type {
   UploadRecord,
 } from './metadata-store.js';
 import { AccessWriteCounter } from './access-writes.js';
+import type { WalDurability } from './wal-durability.js';
 import { migrationProvider, type SqlDialect } from './migrations.js';
 import type { Database, RegistriesTable } from './schema.js';
 
@@ -60,8 +61,18 @@ export class KyselyMetadataStore implements MetadataStore {
   constructor(
     db: Kysely<Database>,
     readonly dialect: SqlDialect = 'sqlite',
+    /** SQLite on a file: commits synced in groups before they are acknowledged. */
+    private readonly durability?: WalDurability,
   ) {
     this.db = db.withPlugin(this.accessWrites);
+  }
+
+  hasUnsyncedCommits(): boolean {
+    return this.durability?.pending ?? false;
+  }
+
+  async syncCommits(): Promise<void> {
+    await this.durability?.sync();
   }
 
   /** The shared Kysely instance, for the other stores over the same database. */

@@ -313,5 +313,12 @@ export interface MetadataStore {
     cutoff: string,
   ): Promise<boolean>;
 
+  /**
+   * Whether a commit is not yet known to be on disk, and the wait until every commit made before
+   * the call is (SQLite syncs its log in groups, see wal-durability; PostgreSQL's commits are
+   * durable as they return). A server awaits it before acknowledging anything.
+   */
+  hasUnsyncedCommits(): boolean;
+  syncCommits(): Promise<void>;
   close(): Promise<void>;
 }

@@ -247,7 +247,8 @@ export async function dataPlanePlugin(
       reply.header('Content-Length', String(blob.size));
     }
     if (request.method === 'HEAD') return reply.send();
-    const sender = await oci.openBlobSender(blob.digest, range);
+    // The whole blob is the range 0..size-1: the sender need not ask the file for its size.
+    const sender = await oci.openBlobSender(blob.digest, range ?? { start: 0, end: blob.size - 1 });
     if (!sender) return reply.send(await oci.openBlob(blob.digest, range));
     // The store writes the body itself, with reused buffers: the headers go out first, as
     // Fastify would send them (onResponse hooks still run for a hijacked reply).

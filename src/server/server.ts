@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import type { BreakwaterConfig } from '../config/config.js';
 import { parseListenAddress } from '../config/config.js';
 import { managementPlugin, sendArmError } from '../management/index.js';
+import type { MetadataStore } from '../metadata/index.js';
 import {
   dataPlanePlugin,
   rateLimiting,
@@ -54,6 +55,18 @@ function baseOptions(platform: Platform) {
     return503OnClosing: true,
     forceCloseConnections: 'idle' as const,
   };
+}
+
+/**
+ * No answer leaves before the metadata commits it follows are on disk: with SQLite the log is
+ * synced in groups off the event loop (metadata/wal-durability), so this waits for one fdatasync
+ * shared by every response waiting at that moment; otherwise it costs nothing.
+ */
+function acknowledgeDurably(app: FastifyInstance, metadata: MetadataStore): void {
+  app.addHook('onSend', async (_request, _reply, payload) => {
+    if (metadata.hasUnsyncedCommits()) await metadata.syncCommits();
+    return payload;
+  });
 }
 
 function logRequests(app: FastifyInstance): void {
@@ -102,6 +115,7 @@ export async function buildDataPlaneApp(
     frameworkErrors: (error, request, reply) => sendRegistryError(error, request, reply),
   }) as unknown as FastifyInstance;
   logRequests(app);
+  acknowledgeDurably(app, platform.metadata);
   await rateLimiting(app, {
     decider: platform.decider,
     requests: platform.config.rateLimitRequests,
@@ -135,6 +149,7 @@ export async function buildManagementApp(
     frameworkErrors: (error, request, reply) => sendArmError(error, request, reply),
   }) as unknown as FastifyInstance;
   logRequests(app);
+  acknowledgeDurably(app, platform.metadata);
   app.get('/healthz', async () => ({ status: 'ok' }));
   await app.register(managementPlugin, {
     context: platform.management,

@@ -241,12 +241,7 @@ export class FilesystemBlobStore implements BlobStore {
     if (size === undefined) throw new RegistryError('BLOB_UPLOAD_UNKNOWN');
 
     // Durability first: the bytes must be on disk before the name says they are.
-    const handle = await open(path, 'r+');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await syncPath(path);
 
     const running = digest.algorithm === 'sha256' ? this.runningHashFor(id, size) : undefined;
     const actual = running ? running.hash.digest('hex') : await hashFile(path, digest.algorithm);
@@ -266,7 +261,7 @@ export class FilesystemBlobStore implements BlobStore {
     const directory = join(this.blobsDir, digest.algorithm, digest.encoded.slice(0, 2));
     await mkdir(directory, { recursive: true });
     await rename(path, target);
-    await syncDirectory(directory);
+    await syncPath(directory);
     return { digest: digest.value, size };
   }
 
@@ -304,7 +299,7 @@ class BackgroundFlush {
     this.unflushed += bytes;
     if (this.unflushed < FLUSH_EVERY || this.flushing) return;
     this.unflushed = 0;
-    this.flushing = datasync(this.path)
+    this.flushing = syncPath(this.path, 'data')
       .catch(() => undefined)
       .finally(() => (this.flushing = undefined));
   }
@@ -315,25 +310,17 @@ class BackgroundFlush {
   }
 }
 
-async function datasync(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
-}
-
 async function hashFile(path: string, algorithm: string): Promise<string> {
   const hash = createHash(algorithm);
   await pipeline(createReadStream(path, { highWaterMark: READ_CHUNK }), hash);
   return hash.digest('hex');
 }
 
-async function syncDirectory(directory: string): Promise<void> {
-  const handle = await open(directory, 'r');
+/** fsync (or, with 'data', fdatasync) of a file or a directory, by path. */
+async function syncPath(path: string, what: 'all' | 'data' = 'all'): Promise<void> {
+  const handle = await open(path, 'r');
   try {
-    await handle.sync();
+    await (what === 'data' ? handle.datasync() : handle.sync());
   } finally {
     await handle.close();
   }

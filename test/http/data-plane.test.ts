@@ -277,6 +277,29 @@ describe('manifests', () => {
     expect(byDigest.statusCode).toBe(201);
   });
 
+  it('answers a push only after its commit is synced to disk', async () => {
+    const image = await makeImage(test, 'img/durable');
+    const metadata = test.platform.metadata;
+    const events: string[] = [];
+    const sync = metadata.syncCommits.bind(metadata);
+    metadata.syncCommits = async () => {
+      events.push(metadata.hasUnsyncedCommits() ? 'sync of a pending commit' : 'sync');
+      await sync();
+    };
+    try {
+      const put = await test.request({
+        method: 'PUT',
+        url: '/v2/img/durable/manifests/v1',
+        headers: { 'content-type': OCI_MANIFEST },
+        payload: image.manifest,
+      });
+      expect(put.statusCode).toBe(201);
+      expect(events).toContain('sync of a pending commit');
+    } finally {
+      metadata.syncCommits = sync;
+    }
+  });
+
   it('refuses manifests whose blobs are missing, and digest mismatches', async () => {
     const image = await makeImage(test, 'img/first');
     const elsewhere = await test.request({

@@ -30,7 +30,7 @@ describe.skipIf(!available)('portal: networking and the access log', () => {
   beforeAll(async () => {
     server = await startServer();
     armClient = new ArmClient(server);
-    browser = await openBrowser();
+    browser = await openBrowser(server.caPath);
     await signIn(
       browser.page,
       server.managementUrl,
@@ -122,7 +122,10 @@ describe.skipIf(!available)('portal: networking and the access log', () => {
       'Disabling public network access is not supported for the SKU Standard.',
     );
     await browser.screenshot('01c-networking-sku-refusal');
-    await page.getByRole('link', { name: 'Container registries' }).click();
+    await page
+      .getByRole('navigation', { name: 'Registry portalmade' })
+      .getByRole('link', { name: 'Container registries' })
+      .click();
 
     await page.getByRole('button', { name: 'Delete registry portalmade' }).click();
     await page.getByRole('button', { name: 'Delete portalmade and everything in it' }).click();

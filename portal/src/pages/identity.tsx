@@ -31,6 +31,7 @@ const TRUSTED_TYPES = [
   'microsoft.machinelearningservices/workspaces',
 ];
 const USER_ASSIGNED = 'Microsoft.ManagedIdentity/userAssignedIdentities';
+const MANAGED_IDENTITY_API = '2023-01-31';
 
 const TYPE_LABELS: Record<string, string> = {
   'microsoft.containerinstance/containergroups': 'Container group',
@@ -87,7 +88,18 @@ export function Identity({
           byPrincipal.set(a.properties.principalId, list);
         }
         setRoles(byPrincipal);
-        setResources(listed.value.filter((r) => r.identity || r.type === USER_ASSIGNED));
+        // The generic list carries no properties: a user-assigned identity's principal is in its own.
+        setResources(
+          await Promise.all(
+            listed.value
+              .filter((r) => r.identity || r.type === USER_ASSIGNED)
+              .map((r) =>
+                r.type === USER_ASSIGNED && !r.properties?.principalId
+                  ? arm<Resource>('GET', r.id, MANAGED_IDENTITY_API)
+                  : r,
+              ),
+          ),
+        );
       } catch (e) {
         setError(errorText(e));
       }

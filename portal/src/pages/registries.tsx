@@ -3,7 +3,7 @@
  * subscriptions; create one (name, resource group, SKU); delete one (asked twice).
  */
 import { useEffect, useState } from 'preact/hooks';
-import { arm, errorText, registryPath, RESOURCES_API, type Registry } from '../api.js';
+import { arm, errorText, groupOf, registryPath, RESOURCES_API, type Registry } from '../api.js';
 
 interface Subscription {
   subscriptionId: string;
@@ -14,10 +14,6 @@ interface Listed {
   registry: Registry;
   subscription: string;
   group: string;
-}
-
-function groupOf(id: string): string {
-  return /\/resourceGroups\/([^/]+)/i.exec(id)?.[1] ?? '';
 }
 
 export function Registries() {
