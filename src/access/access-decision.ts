@@ -148,14 +148,15 @@ export class AccessDecider {
   private readonly controlPlane: ControlPlaneReads;
 
   constructor(
-    controlPlane: ControlPlaneStore,
+    /** Read directly only for what the remembered reads leave out (a subscription's tenant). */
+    private readonly store: ControlPlaneStore,
     private readonly identity: IdentityService,
     private readonly tokens: RegistryTokens,
     private readonly logger: Logger,
     private readonly addresses: ClientAddressResolver = new ClientAddressResolver([]),
     readonly auditLog: AuditLog = new AuditLog(undefined, logger),
   ) {
-    this.controlPlane = new ControlPlaneReads(controlPlane);
+    this.controlPlane = new ControlPlaneReads(store);
   }
 
   /**
@@ -314,7 +315,35 @@ export class AccessDecider {
         why: 'tasks may not bypass network rules (networkRuleBypassAllowedForTasks false)',
       };
     }
+    // The bypass is for "the service instance [that] authenticates with its own identity and
+    // holds a role on the registry": an instance of the service in another tenant is not the
+    // owner's, and an identity with no role here has no business getting past the network.
+    const tenant = await this.tenantOf(registry);
+    if (record.tenantId.toLowerCase() !== tenant?.toLowerCase()) {
+      return {
+        trusted: false,
+        why: `the managed identity belongs to tenant ${record.tenantId}, not the registry's tenant ${tenant ?? '(none)'}`,
+      };
+    }
+    const scope = registry.arm?.resourceId;
+    const roles = scope
+      ? await this.controlPlane.listRoleAssignmentsApplyingTo(scope, record.objectId)
+      : [];
+    if (roles.length === 0) {
+      return {
+        trusted: false,
+        why: `the managed identity holds no role assignment on the registry (${using})`,
+      };
+    }
     return { trusted: true, what: `${type} ${using}` };
+  }
+
+  /** The tenant that owns a registry: its subscription's (undefined for a pre-ARM registry). */
+  async tenantOf(registry: RegistryRecord): Promise<string | undefined> {
+    const subscriptionId = registry.arm?.subscriptionId;
+    if (!subscriptionId) return undefined;
+    // Read live, and only on the bypass and exchange paths (the memo does not cover it).
+    return (await this.store.getSubscription(subscriptionId))?.tenantId;
   }
 
   /**
@@ -527,6 +556,32 @@ export class AccessDecider {
         return unauthorized(`the identity token is invalid: ${error.message}`);
       throw error;
     }
+  }
+
+  /**
+   * `/oauth2/exchange` trades a token of one tenant for a registry refresh token: the tenant
+   * the client names (or, without one, the token's own) must be the registry's. The platform's
+   * first-party services live in the platform's tenant and are judged by the network stage.
+   */
+  async exchangeTenantRefusal(
+    registry: RegistryRecord,
+    principal: DataPrincipal,
+    requested: string | undefined,
+  ): Promise<Refusal | undefined> {
+    const subject = principal.subject;
+    if (subject.kind !== 'aad') return undefined;
+    const tokenTenant = (subject.tenant ?? '').toLowerCase();
+    if (requested && requested.toLowerCase() !== tokenTenant) {
+      return unauthorized(`the token was issued for another tenant than '${requested}'`);
+    }
+    if ((await this.controlPlane.getPrincipal(subject.id))?.kind === 'FirstParty') return undefined;
+    const tenant = (await this.tenantOf(registry))?.toLowerCase();
+    if (tokenTenant !== tenant) {
+      return unauthorized(
+        `tenant '${requested || tokenTenant}' is not the tenant of registry '${registry.name}'`,
+      );
+    }
+    return undefined;
   }
 
   /** Live repository permissions of a principal on a registry. */

@@ -15,6 +15,9 @@ import { permissionAllowsAction, roleById } from '../rbac/index.js';
 import { ArmError } from './arm-errors.js';
 
 export class ArmAuth {
+  /** Callers (one object per request) that passed an authorization check in this request. */
+  private readonly authorized = new WeakSet<AuthenticatedPrincipal>();
+
   constructor(
     private readonly identity: IdentityService,
     private readonly store: ControlPlaneStore,
@@ -83,5 +86,48 @@ export class ArmAuth {
         `The client '${caller.principal.appId}' with object id '${oid}' does not have authorization to perform action '${action}' over scope '${scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
       );
     }
+    this.authorized.add(caller);
   }
+
+  /**
+   * ARM checks authorization at the scope before it looks anything up, so a caller without the
+   * right learns nothing of what exists. A route that answered 404 before any check passed gets
+   * that check here, at the request's own path, with the action the path implies: 403
+   * AuthorizationFailed for a caller without it, the 404 for one with it.
+   */
+  async beforeNotFound(
+    caller: AuthenticatedPrincipal,
+    method: string,
+    path: string,
+  ): Promise<void> {
+    if (this.authorized.has(caller)) return;
+    await this.authorize(caller, impliedAction(method, path), path);
+  }
+}
+
+/**
+ * The ARM action a request implies: the resource type from the path (the namespace after the
+ * last `providers`, then every other segment; `Microsoft.Resources` without one) and the verb
+ * from the method, e.g. `GET .../registries/r/tokens/t` -> `Microsoft.ContainerRegistry/
+ * registries/tokens/read`, `POST .../registries/r/generateCredentials` -> `.../action`.
+ */
+export function impliedAction(method: string, path: string): string {
+  const segments = path.split('/').filter(Boolean);
+  const providers = segments.map((s) => s.toLowerCase()).lastIndexOf('providers');
+  const types =
+    providers >= 0
+      ? [
+          segments[providers + 1] ?? '',
+          ...segments.slice(providers + 2).filter((_, i) => i % 2 === 0),
+        ]
+      : ['Microsoft.Resources', ...segments.filter((_, i) => i % 2 === 0)];
+  const verb =
+    method === 'GET' || method === 'HEAD'
+      ? 'read'
+      : method === 'DELETE'
+        ? 'delete'
+        : method === 'POST'
+          ? 'action'
+          : 'write';
+  return `${types.join('/')}/${verb}`;
 }

@@ -93,16 +93,25 @@ export async function managementPlugin(
       throw new ArmError(404, 'NotFound', `No route matches '${request.method} ${url.pathname}'.`);
     }
     reply.header('x-ms-request-id', request.id);
-    const result = await match.route.handler({
-      caller,
-      request,
-      reply,
-      params: match.params,
-      scope: match.scope,
-      query: url.searchParams,
-      apiVersion,
-      body: request.body,
-    });
+    let result: unknown;
+    try {
+      result = await match.route.handler({
+        caller,
+        request,
+        reply,
+        params: match.params,
+        scope: match.scope,
+        query: url.searchParams,
+        apiVersion,
+        body: request.body,
+      });
+    } catch (error) {
+      // No existence oracle: an unauthorized caller gets 403 whether or not the thing exists.
+      if (error instanceof ArmError && error.status === 404) {
+        await auth.beforeNotFound(caller, request.method, url.pathname);
+      }
+      throw error;
+    }
     if (result === '' || result === undefined) return reply.send();
     return reply.send(result);
   }

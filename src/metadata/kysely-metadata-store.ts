@@ -436,14 +436,31 @@ export class KyselyMetadataStore implements MetadataStore {
     return row ? Number(row.size) : undefined;
   }
 
-  async unlinkBlob(registryId: string, repository: string, digest: string): Promise<boolean> {
-    const result = await this.db
-      .deleteFrom('repository_blobs')
-      .where('registry_id', '=', registryId)
-      .where('repository', '=', repository)
-      .where('digest', '=', digest)
-      .executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+  async unlinkBlob(
+    registryId: string,
+    repository: string,
+    digest: string,
+  ): Promise<'unlinked' | 'unknown' | { referencedBy: string }> {
+    return this.db.transaction().execute(async (trx) => {
+      // Exclusive, like collection: a manifest put (shared) cannot check this link between
+      // the reference check and the delete (PostgreSQL; SQLite runs one writer at a time).
+      await this.collectionLock(trx, 'exclusive');
+      const reference = await trx
+        .selectFrom('manifest_blobs')
+        .select('manifest_digest')
+        .where('registry_id', '=', registryId)
+        .where('repository', '=', repository)
+        .where('blob_digest', '=', digest)
+        .executeTakeFirst();
+      if (reference) return { referencedBy: reference.manifest_digest };
+      const result = await trx
+        .deleteFrom('repository_blobs')
+        .where('registry_id', '=', registryId)
+        .where('repository', '=', repository)
+        .where('digest', '=', digest)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows) > 0 ? 'unlinked' : 'unknown';
+    });
   }
 
   async findRepositoryWithBlob(registryId: string, digest: string): Promise<string | undefined> {

@@ -120,8 +120,8 @@ export function metadataStoreContract(
       expect(await store.getLinkedBlob(registry.id, 'other', blob)).toBeUndefined();
       expect(await store.findRepositoryWithBlob(registry.id, blob)).toBe('team/app');
       expect(await store.repositoryExists(registry.id, 'team/app')).toBe(true);
-      expect(await store.unlinkBlob(registry.id, 'team/app', blob)).toBe(true);
-      expect(await store.unlinkBlob(registry.id, 'team/app', blob)).toBe(false);
+      expect(await store.unlinkBlob(registry.id, 'team/app', blob)).toBe('unlinked');
+      expect(await store.unlinkBlob(registry.id, 'team/app', blob)).toBe('unknown');
     });
 
     it('stores a manifest with its tag only when every reference exists', async () => {
@@ -149,6 +149,13 @@ export function metadataStoreContract(
       expect(stored?.content).toEqual(manifest.content);
       expect(stored?.mediaType).toBe(manifest.mediaType);
       expect(stored?.size).toBe(manifest.content.length);
+      // A referenced blob keeps its link; another repository's link is its own.
+      expect(await store.unlinkBlob(registry.id, 'app', layer)).toEqual({
+        referencedBy: manifest.digest,
+      });
+      expect(await store.getLinkedBlob(registry.id, 'app', layer)).toBe(10);
+      await store.linkBlob(registry.id, 'elsewhere', layer);
+      expect(await store.unlinkBlob(registry.id, 'elsewhere', layer)).toBe('unlinked');
     });
 
     it('checks index children and lists referrers by subject and artifact type', async () => {

@@ -233,7 +233,15 @@ export interface MetadataStore {
     repository: string,
     digest: string,
   ): Promise<number | undefined>;
-  unlinkBlob(registryId: string, repository: string, digest: string): Promise<boolean>;
+  /**
+   * Unlinks a blob from a repository unless a manifest of that repository references it (then
+   * the referencing manifest's digest, and nothing changes): a tagged image never loses a layer.
+   */
+  unlinkBlob(
+    registryId: string,
+    repository: string,
+    digest: string,
+  ): Promise<'unlinked' | 'unknown' | { referencedBy: string }>;
   /** Another repository of the registry that holds the blob (automatic cross-repository mount). */
   findRepositoryWithBlob(registryId: string, digest: string): Promise<string | undefined>;
 

@@ -95,13 +95,23 @@ export class OciRegistry {
 
   /**
    * Removes the blob from the repository. The bytes stay in the store until garbage collection
-   * finds no repository linking them, so other repositories are unaffected.
+   * finds no repository linking them, so other repositories are unaffected. A blob that a
+   * manifest of the repository references is refused (405, the status the OCI spec gives a
+   * blob delete the registry will not do): unlinking it would leave that image unpullable.
    */
   async deleteBlob(registry: RegistryRecord, repository: string, digest: string): Promise<void> {
     parseDigest(digest);
     await this.locks.check(registry, repository, 'delete');
-    if (!(await this.metadata.unlinkBlob(registry.id, repository, digest))) {
+    const result = await this.metadata.unlinkBlob(registry.id, repository, digest);
+    if (result === 'unknown') {
       throw new RegistryError('BLOB_UNKNOWN', undefined, { detail: { digest } });
+    }
+    if (result !== 'unlinked') {
+      throw new RegistryError(
+        'UNSUPPORTED',
+        `the blob is referenced by manifest ${result.referencedBy} in repository '${repository}'; delete the manifest first`,
+        { status: 405, detail: { digest, manifest: result.referencedBy } },
+      );
     }
   }
 

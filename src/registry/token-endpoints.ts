@@ -315,24 +315,12 @@ export async function tokenEndpoints(
     const identified = await decider.identifyExchange(registry, accessToken!);
     await networkFirst(registry, request, identified, 'POST /oauth2/exchange');
     if ('status' in identified) refuse(registry, request, identified, 'POST /oauth2/exchange');
-    const tenant = field(form, 'tenant');
-    if (
-      tenant &&
-      identified.subject.kind === 'aad' &&
-      identified.subject.tenant !== tenant.toLowerCase()
-    ) {
-      refuse(
-        registry,
-        request,
-        {
-          status: 401,
-          code: 'UNAUTHORIZED',
-          message: 'the token was issued for another tenant',
-          reason: 'identity: tenant mismatch',
-        },
-        'POST /oauth2/exchange',
-      );
-    }
+    const wrongTenant = await decider.exchangeTenantRefusal(
+      registry,
+      identified,
+      field(form, 'tenant'),
+    );
+    if (wrongTenant) refuse(registry, request, wrongTenant, 'POST /oauth2/exchange');
     allowed(registry, request, identified, 'POST /oauth2/exchange', 'refresh token issued');
     reply.header('Cache-Control', 'no-store');
     return {

@@ -161,14 +161,6 @@ describe('adversarial management matrix', () => {
         } else if (OPEN.includes(key)) {
           expected = '200';
           verdict = status === 200 ? 'ok' : 'WRONG REFUSAL';
-        } else if (
-          (key.includes('/operationresults/') || key.endsWith('/workspaces/:workspace/jobs')) &&
-          status === 404
-        ) {
-          // Known gap, reported: these answer 404 for a parent nobody may see before checking
-          // the caller's role (ARM answers 403). No content is served either way.
-          expected = '404 unknown parent, or 403';
-          verdict = 'ok';
         } else if (PULL_READS.includes(key) && ROLE_IN_SUBSCRIPTION.includes(credential)) {
           expected = '200 (pull permission)';
           verdict = status === 200 ? 'ok' : 'OVER-REFUSAL';
@@ -242,6 +234,105 @@ describe('adversarial management matrix', () => {
         ),
     ).toEqual([]);
     expect(bypasses).toHaveLength(0);
+  }, 120_000);
+
+  it('answers 403 (never 404) to a caller without a role, whether or not the resource exists', async () => {
+    // ARM checks authorization at the scope before it looks the resource up: an unauthorized
+    // caller must not learn what exists. Every path parameter names something that does not.
+    const { test } = world;
+    const subscription = test.owner.subscriptionId;
+    const table = buildArmRouter(test.platform.management).table();
+    const rows: Row[] = [];
+    for (const route of table) {
+      const key = `${route.method} ${route.pattern}`;
+      // Only routes with something to name: the tenants' and subscriptions' own lists have none.
+      if (OPEN.includes(key) || !/:(?!subscriptionId)/.test(route.pattern)) continue;
+      const list = route.method === 'GET' && !route.pattern.split('/').at(-1)!.startsWith(':');
+      const path = route.pattern
+        .replace(':subscriptionId', subscription)
+        .replace(':resourceGroup', 'ghost-rg')
+        .replace(/:id\b/, '5e5e5e5e-0000-4000-8000-000000000005')
+        .replace(
+          /:name\b/,
+          route.pattern.includes('/roleassignments/')
+            ? '5e5e5e5e-0000-4000-8000-000000000006'
+            : 'ghost',
+        )
+        .replace(/:[a-zA-Z]+/g, 'ghost');
+      const scope = route.scoped ? registryId(test, 'ghostreg', 'ghost-rg') : '';
+      const url = `${scope}${path}?api-version=${apiVersion(route.pattern)}`;
+      for (const [credential, token] of Object.entries(world.armTokens)) {
+        if (credential === OWNER) continue;
+        const destructive = route.method !== 'GET';
+        const response = await test.management.inject({
+          method: route.method as 'GET',
+          url,
+          headers: {
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+            ...(destructive ? { 'content-type': 'application/json' } : {}),
+          },
+          ...(destructive
+            ? { payload: route.pattern.includes('/roleassignments/') ? ESCALATION : '{}' }
+            : {}),
+        });
+        let code = '';
+        try {
+          code = (JSON.parse(response.body) as { error?: { code?: string } }).error?.code ?? '';
+        } catch {
+          code = '';
+        }
+        const status = response.statusCode;
+        const seen = (wanted: string) =>
+          code === wanted || (route.method === 'HEAD' && code === '');
+        let expected: string;
+        let verdict: Row['verdict'];
+        if (status >= 500) {
+          expected = '-';
+          verdict = 'SERVER ERROR';
+        } else if (INVALID[credential]) {
+          expected = `401 ${INVALID[credential]}`;
+          verdict = status === 401 && seen(INVALID[credential]!) ? 'ok' : 'WRONG REFUSAL';
+        } else if (list) {
+          // A list under a parent that does not exist: nothing to show, or 403.
+          expected = 'empty list, or 403 AuthorizationFailed';
+          const empty =
+            status === 200 &&
+            (JSON.parse(response.body) as { value?: unknown[] }).value?.length === 0;
+          verdict =
+            empty || (status === 403 && seen('AuthorizationFailed')) ? 'ok' : 'WRONG REFUSAL';
+        } else {
+          expected = '403 AuthorizationFailed';
+          verdict =
+            status === 403 && seen('AuthorizationFailed')
+              ? 'ok'
+              : status < 300
+                ? 'BYPASS'
+                : 'WRONG REFUSAL';
+        }
+        rows.push({ route: key, credential, expected, status, code, verdict });
+      }
+    }
+    const failures = rows.filter((r) => r.verdict !== 'ok');
+    process.stdout.write(
+      `\nAdversarial management matrix, nonexistent resources x callers without a role\nroutes: ${new Set(rows.map((r) => r.route)).size}; cases tried: ${rows.length}; 404 answers: ${rows.filter((r) => r.status === 404).length}; mismatches: ${failures.length}\n`,
+    );
+    writeFileSync(
+      join(REPO_ROOT, 'test-artifacts', 'adversarial', 'management-matrix-nonexistent.tsv'),
+      [
+        'route\tcredential\texpected\tstatus\tcode\tverdict',
+        ...rows.map((r) =>
+          [r.route, r.credential, r.expected, r.status, r.code, r.verdict].join('\t'),
+        ),
+      ].join('\n'),
+    );
+    expect(
+      failures
+        .slice(0, 30)
+        .map(
+          (r) =>
+            `${r.verdict}: ${r.credential} ${r.route}: expected ${r.expected}, got ${r.status} ${r.code}`,
+        ),
+    ).toEqual([]);
   }, 120_000);
 });
 

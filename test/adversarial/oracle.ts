@@ -111,8 +111,14 @@ export function expectedOutcome(facts: CaseFacts): Outcome {
       (state.defaultAction === 'Allow' || inCidr(address, IP_RULE));
   }
   if (!networkPass) {
-    const trusted =
+    // A trusted service's managed identity bypasses only for its own tenant's registry and
+    // while it holds a role there; the platform's first-party services need neither.
+    const instance =
       credential.trustedService === 'task' ? state.tasksAllowed : credential.trustedService;
+    const trusted =
+      instance &&
+      (credential.firstParty === true ||
+        (!credential.foreignTenant && (credential.roles[registry] ?? []).length > 0));
     const bypass =
       door.kind === 'public' &&
       state.bypass === 'AzureServices' &&

@@ -16,6 +16,7 @@ import { generateKeyPair, SignJWT, type CryptoKey, type KeyObject } from 'jose';
 import { expect } from 'vitest';
 import { IpRuleSet, type Door } from '../../src/network/index.js';
 import { SigningKeys } from '../../src/identity/index.js';
+import { RegistryTokens } from '../../src/access/index.js';
 import { buildDataPlaneApp } from '../../src/server/server.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { putIdentityOnlyGroup } from '../support/identity-host.js';
@@ -91,8 +92,14 @@ export interface Credential {
   /**
    * An instance of a trusted service: a managed identity of a trusted resource type (container
    * group), a registry task's identity (only while tasks may bypass), or a first-party service.
+   * A managed identity passes the bypass only if also `ownTenant` and it holds a role on the
+   * registry (`roles`); a first-party service needs neither.
    */
   trustedService: boolean | 'task';
+  /** The platform's own first-party service (scanner): no tenant or role needed to bypass. */
+  firstParty?: boolean;
+  /** Its principal belongs to another tenant than the registries'. */
+  foreignTenant?: boolean;
   roles: Partial<Record<RegistryKey, Action[]>>;
   /** Writes referrers only (the scanner attaches its results; it pushes no image manifest). */
   referrersOnly?: boolean;
@@ -370,8 +377,20 @@ export async function buildWorld(): Promise<World> {
   ).token;
   const foreignArm = (await platform.identity.managedIdentityToken(foreignCg, 'system', ARM_SCOPE))
     .token;
-  // az sends its own tenant; a client of the other tenant would not: it gets a refresh token.
-  const foreignRefresh = await refreshOf(foreignAcr, LOGIN_SERVER, '');
+  // The exchange refuses a token of another tenant, so the matrix forges the refresh token it
+  // would have got (signed with the registry's own key, as one minted before the rule was):
+  // the network and identity stages must still refuse it.
+  const foreignClaims = decodeJwt(foreignAcr).payload;
+  expect((await exchange(test, foreignAcr, { tenant: '' })).statusCode).toBe(401);
+  const foreignRefresh = await new RegistryTokens(registryKeys).refreshToken(
+    {
+      kind: 'aad',
+      id: String(foreignClaims.oid),
+      tenant: String(foreignClaims.tid),
+      usingResource: foreignCg,
+    },
+    LOGIN_SERVER,
+  );
 
   const refreshForm = (token: string) => ({ grant_type: 'refresh_token', refresh_token: token });
   const credentials: Credential[] = [
@@ -515,6 +534,7 @@ export async function buildWorld(): Promise<World> {
       validAt: ['A'],
       exchange: 'other tenant',
       trustedService: true,
+      foreignTenant: true,
       roles: {},
     },
     {
@@ -536,6 +556,7 @@ export async function buildWorld(): Promise<World> {
       validAt: ['A'],
       exchange: 'other tenant',
       trustedService: true,
+      firstParty: true,
       // Reads images and attaches results as referrers; changes no attributes.
       roles: { A: ['pull', 'push', 'metadata_read', 'catalog'] },
       referrersOnly: true,

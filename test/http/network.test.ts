@@ -4,13 +4,17 @@
  * and forwarded addresses believed only from trusted proxies. A table of (settings, source,
  * credential) rows asserts status, error code and the audit reason of each decision.
  */
+import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RegistryTokens } from '../../src/access/index.js';
+import { SigningKeys } from '../../src/identity/index.js';
 import { createTestApp, errorCode, type TestApp } from '../support/app.js';
 import { putIdentityOnlyGroup } from '../support/identity-host.js';
 import {
   ACR_AUDIENCE,
   assignRole,
+  ROLE_IDS,
   json,
   LOGIN_SERVER,
   NULL_GUID,
@@ -255,16 +259,143 @@ describe('public network access disabled, and the trusted-services bypass', () =
   });
 
   it('still applies the role check through the bypass', async () => {
-    const exchanged = await trustedRefreshToken(noRole.id, OUTSIDE);
+    const exchanged = await trustedRefreshToken(group.id, OUTSIDE);
     expect(exchanged.statusCode).toBe(200);
-    const response = await pull(
-      OUTSIDE,
-      basicRefresh(json<{ refresh_token: string }>(exchanged).refresh_token),
-    );
+    const response = await app.request({
+      method: 'POST',
+      url: '/v2/net/app/blobs/uploads/',
+      auth: basicRefresh(json<{ refresh_token: string }>(exchanged).refresh_token),
+      remoteAddress: OUTSIDE,
+    });
     expect(response.statusCode).toBe(403);
     expect(String((await lastAudit()).reason)).toMatch(
-      /network: trusted-service bypass.*authz: .* may not pull/,
+      /network: trusted-service bypass.*authz: .* may not push/,
     );
+  });
+
+  it('refuses a trusted service identity that holds no role on the registry at the network stage', async () => {
+    const exchanged = await trustedRefreshToken(noRole.id, OUTSIDE);
+    expect(exchanged.statusCode).toBe(403);
+    expect(errorCode(exchanged)).toBe('DENIED');
+    expect(String((await lastAudit()).reason)).toContain(
+      'the managed identity holds no role assignment on the registry',
+    );
+  });
+
+  describe("a trusted service's identity from another tenant", () => {
+    const tenant2 = '3f3f3f3f-0000-4000-8000-000000000003';
+    const subscription2 = '3f3f3f3f-0000-4000-8000-0000000000a3';
+    const foreignCg = `/subscriptions/${subscription2}/resourceGroups/elsewhere/providers/Microsoft.ContainerInstance/containerGroups/cg`;
+    let foreignToken: string;
+    let forgedRefresh: string;
+
+    beforeAll(async () => {
+      const { controlPlane, identity } = app.platform;
+      await controlPlane.createTenant({ id: tenant2, displayName: 'Elsewhere' });
+      await controlPlane.createSubscription({
+        id: subscription2,
+        tenantId: tenant2,
+        displayName: 'Elsewhere',
+        state: 'Enabled',
+      });
+      await controlPlane.putResource({
+        id: foreignCg,
+        type: 'Microsoft.ContainerInstance/containerGroups',
+        subscriptionId: subscription2,
+        resourceGroup: 'elsewhere',
+        name: 'cg',
+        location: 'local',
+        tags: {},
+        sku: null,
+        identity: { type: 'SystemAssigned' },
+        properties: {},
+        systemData: null,
+      });
+      const principal = await identity.ensureSystemAssignedIdentity(tenant2, foreignCg, 'cg');
+      // Even holding AcrPull on the registry (written straight into the store: the point is
+      // that the tenant alone keeps it out), it is not the owner's service instance.
+      await controlPlane.createRoleAssignment({
+        name: '3f3f3f3f-0000-4000-8000-0000000000b3',
+        scope: registryId(app),
+        roleDefinitionId: ROLE_IDS.AcrPull,
+        principalId: principal.objectId,
+        principalType: 'ServicePrincipal',
+        condition: null,
+        conditionVersion: null,
+        description: null,
+        createdBy: null,
+      });
+      foreignToken = (await identity.managedIdentityToken(foreignCg, 'system', ACR_AUDIENCE)).token;
+      // A refresh token as the exchange would have issued it before the tenant rule.
+      const keys = await SigningKeys.open(join(app.dataDir, 'keys'), 'registry');
+      forgedRefresh = await new RegistryTokens(keys).refreshToken(
+        { kind: 'aad', id: principal.objectId, tenant: tenant2, usingResource: foreignCg },
+        LOGIN_SERVER,
+      );
+    });
+
+    const exchangeAs = (token: string, tenant: string) =>
+      app.request({
+        method: 'POST',
+        url: '/oauth2/exchange',
+        auth: false,
+        remoteAddress: OUTSIDE,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({
+          grant_type: 'access_token',
+          service: LOGIN_SERVER,
+          tenant,
+          access_token: token,
+        }).toString(),
+      });
+
+    it.each([
+      ['GET', '/v2/'],
+      ['GET', '/v2/net/app/manifests/v1'],
+      ['GET', '/acr/v1/_checkaccess?repository=net/app&action=pull'],
+    ])('refuses %s %s at the network stage with the tenant as the reason', async (method, url) => {
+      const response = await app.request({
+        method: method as 'GET',
+        url,
+        auth: basicRefresh(forgedRefresh),
+        remoteAddress: OUTSIDE,
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      });
+      expect(response.statusCode).toBe(403);
+      expect(errorCode(response)).toBe('DENIED');
+      const reason = String((await lastAudit()).reason);
+      expect(reason).toContain('network: public network access disabled');
+      expect(reason).toContain(`belongs to tenant ${tenant2}, not the registry's tenant`);
+    });
+
+    it('gets no refresh token from the exchange on a restricted registry, whatever tenant it names', async () => {
+      for (const tenant of ['', tenant2, app.owner.tenantId]) {
+        const response = await exchangeAs(foreignToken, tenant);
+        expect(response.statusCode, tenant).toBe(403);
+        expect(errorCode(response)).toBe('DENIED');
+      }
+    });
+
+    it("gets no refresh token where the network is open: the tenant must be the registry's", async () => {
+      expect((await patchRegistry(app, { publicNetworkAccess: 'Enabled' })).statusCode).toBe(200);
+      try {
+        for (const tenant of ['', tenant2, app.owner.tenantId]) {
+          const response = await exchangeAs(foreignToken, tenant);
+          expect(response.statusCode, tenant).toBe(401);
+          expect(errorCode(response)).toBe('UNAUTHORIZED');
+          expect(String((await lastAudit()).reason)).toMatch(/tenant/);
+        }
+        // The registry's own identities: with their tenant, or none (the token's own is used).
+        const own = (
+          await app.platform.identity.managedIdentityToken(group.id, 'system', ACR_AUDIENCE)
+        ).token;
+        expect((await exchangeAs(own, '')).statusCode).toBe(200);
+        expect((await exchangeAs(own, app.owner.tenantId)).statusCode).toBe(200);
+        expect((await exchangeAs(own, tenant2)).statusCode).toBe(401);
+      } finally {
+        await patchRegistry(app, { publicNetworkAccess: 'Disabled' });
+      }
+    });
   });
 
   it('never lets a web app in, even with AcrPull and trusted services allowed', async () => {

@@ -237,6 +237,47 @@ describe.skipIf(!enabled)('skopeo against breakwater', () => {
     },
   );
 
+  test(
+    'refuses to delete a blob a manifest references: the tagged image still pulls whole',
+    SLOW,
+    async () => {
+      const repo = registry.repo('blobdelete/hello');
+      await push('v1', repo, 'v1', ['--preserve-digests']);
+      const headers: Record<string, string> = registry.credentials
+        ? {
+            authorization: `Basic ${Buffer.from(`${registry.credentials.username}:${registry.credentials.password}`).toString('base64')}`,
+          }
+        : {};
+      const deleteBlob = (digest: string) =>
+        fetch(`http://${registry.host}/v2/${repo}/blobs/${digest}`, { method: 'DELETE', headers });
+
+      // Every blob of the tagged image: the delete is refused with an OCI error naming the
+      // manifest, and nothing changes.
+      for (const digest of [image.configDigest, ...image.layerDigests]) {
+        const refused = await deleteBlob(digest);
+        expect(refused.status, registry.diagnostics()).toBe(405);
+        const body = (await refused.json()) as { errors: { code: string; message: string }[] };
+        expect(body.errors[0]!.code).toBe('UNSUPPORTED');
+        expect(body.errors[0]!.message).toContain(image.manifestDigest);
+      }
+      const out = clients.path('blobdelete-out');
+      await skopeo([
+        'copy',
+        '--preserve-digests',
+        '--src-tls-verify=false',
+        ref(repo, 'v1'),
+        `oci:${out}:v1`,
+      ]);
+      expect((await resolveLayoutRef(out, 'v1')).digest).toBe(image.manifestDigest);
+      await expectSameBlobs(out, image.blobDigests);
+
+      // Once the manifest is gone, its blobs may go too (202), and then they are unknown (404).
+      expect((await skopeoRaw(['delete', '--tls-verify=false', ref(repo, 'v1')])).code).toBe(0);
+      expect((await deleteBlob(image.layerDigests[0]!)).status).toBe(202);
+      expect((await deleteBlob(image.layerDigests[0]!)).status).toBe(404);
+    },
+  );
+
   test('copies a multi-arch image index with --all, keeping every digest', SLOW, async () => {
     const indexLayout = clients.path('index-layout');
     const built = await buildIndexLayout(

@@ -9,13 +9,20 @@
  *   - every chunked upload the kill interrupted either resumes (its status is a prefix of what
  *     was sent; sending the rest completes a blob that verifies) or is cleanly unknown (404).
  *
- * CI runs 50 cheap rounds; BREAKWATER_CRASH_ROUNDS sets more for the long form (e.g. 1000).
+ * The same harness runs on both metadata backends: the embedded SQLite file, and PostgreSQL
+ * (a throwaway cluster, test/support/postgres.ts; the registry server is what gets killed, with
+ * its transactions and pooled connections cut mid-flight, while the database keeps running).
+ *
+ * CI runs 50 cheap rounds on SQLite and 10 on PostgreSQL (a restart costs more there); BREAKWATER_CRASH_ROUNDS and
+ * BREAKWATER_CRASH_PG_ROUNDS set more for the long form (e.g. 1000 and 200).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
+import { requirePostgres, startPostgres, type PostgresServer } from '../support/postgres.js';
 import { removeDataDir, startServer, type RunningServer } from '../support/server.js';
 
 const ROUNDS = Number(process.env.BREAKWATER_CRASH_ROUNDS ?? 50);
+const PG_ROUNDS = Number(process.env.BREAKWATER_CRASH_PG_ROUNDS ?? 10);
 const PUSHERS = 4;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
@@ -212,62 +219,97 @@ async function sendRest(
   return patch.headers.get('location')!;
 }
 
+/**
+ * Rounds of pushes and SIGKILLs against one data directory (and `env`'s metadata backend);
+ * returns the figures for the report line.
+ */
+async function crashRounds(
+  rounds: number,
+  env: Record<string, string>,
+  servers: { current?: RunningServer },
+): Promise<string> {
+  const start = (dataDir?: string, port?: number) =>
+    startServer({
+      ...(dataDir ? { dataDir } : {}),
+      ...(port ? { port } : {}),
+      env,
+      extraArgs: ['--log-level', 'warn'],
+    });
+  let server = await start();
+  servers.current = server;
+  authorization = server.authHeader;
+  const acked: Acknowledged[] = [];
+  const uploads = { resumed: 0, gone: 0 };
+  let halfWrittenChecked = 0;
+  for (let round = 0; round < rounds; round += 1) {
+    const attempted = new Map<string, string>();
+    const inflight = new Map<number, InFlight>();
+    const before = acked.length;
+    const pushers = Array.from({ length: PUSHERS }, (_, id) =>
+      pusher(server.url, id, round, acked, attempted, inflight),
+    );
+    await new Promise((r) => setTimeout(r, 50 + Math.random() * 400));
+    // On a loaded machine a push can outlast that delay: wait (30 s at most) until this round
+    // has acknowledged an image, so every kill lands mid-push with something to verify.
+    const until = Date.now() + 30_000;
+    while (acked.length === before && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await server.kill();
+    await Promise.all(pushers);
+    server = await start(server.dataDir, server.port);
+    servers.current = server;
+
+    // This round's acknowledged images, and a few of the older ones.
+    for (const image of acked.slice(before)) await verifyImage(server.url, image);
+    for (let i = 0; i < Math.min(3, before); i += 1) {
+      await verifyImage(server.url, acked[Math.floor(Math.random() * before)]!);
+    }
+    // Whatever was attempted but not acknowledged is either absent or whole.
+    for (const [digest, repository] of attempted) {
+      const blob = await authed(`${server.url}/v2/${repository}/blobs/${digest}`);
+      if (blob.status === 200) expect(sha256(Buffer.from(await blob.arrayBuffer()))).toBe(digest);
+      else expect(blob.status).toBe(404);
+      halfWrittenChecked += 1;
+    }
+    for (const upload of inflight.values()) uploads[await resumeOrGone(server.url, upload)] += 1;
+  }
+  for (const image of acked) await verifyImage(server.url, image);
+  expect(acked.length).toBeGreaterThan(0);
+  return (
+    `${rounds} kills (SIGKILL), ${acked.length} acknowledged images verified, data lost: 0; ` +
+    `${halfWrittenChecked} attempted blobs absent or whole; interrupted uploads resumed: ${uploads.resumed}, cleanly gone: ${uploads.gone}`
+  );
+}
+
 describe('crash safety under SIGKILL', () => {
-  let server: RunningServer | undefined;
+  const servers: { current?: RunningServer } = {};
   afterAll(async () => {
-    if (server) {
-      await server.stop();
-      removeDataDir(server.dataDir);
+    if (servers.current) {
+      await servers.current.stop();
+      removeDataDir(servers.current.dataDir);
     }
   });
 
-  it(`keeps every acknowledged image intact across ${ROUNDS} kills`, async () => {
-    server = await startServer({ extraArgs: ['--log-level', 'warn'] });
-    authorization = server.authHeader;
-    const acked: Acknowledged[] = [];
-    const uploads = { resumed: 0, gone: 0 };
-    let halfWrittenChecked = 0;
-    for (let round = 0; round < ROUNDS; round += 1) {
-      const attempted = new Map<string, string>();
-      const inflight = new Map<number, InFlight>();
-      const before = acked.length;
-      const pushers = Array.from({ length: PUSHERS }, (_, id) =>
-        pusher(server!.url, id, round, acked, attempted, inflight),
-      );
-      await new Promise((r) => setTimeout(r, 50 + Math.random() * 400));
-      // On a loaded machine a push can outlast that delay: wait (30 s at most) until this round
-      // has acknowledged an image, so every kill lands mid-push with something to verify.
-      const until = Date.now() + 30_000;
-      while (acked.length === before && Date.now() < until) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      await server.kill();
-      await Promise.all(pushers);
-      server = await startServer({
-        dataDir: server.dataDir,
-        port: server.port,
-        extraArgs: ['--log-level', 'warn'],
-      });
+  it(`keeps every acknowledged image intact across ${ROUNDS} kills (SQLite)`, async () => {
+    console.log(`crash safety (SQLite): ${await crashRounds(ROUNDS, {}, servers)}`);
+  }, 600_000);
+});
 
-      // This round's acknowledged images, and a few of the older ones.
-      for (const image of acked.slice(before)) await verifyImage(server.url, image);
-      for (let i = 0; i < Math.min(3, before); i += 1) {
-        await verifyImage(server.url, acked[Math.floor(Math.random() * before)]!);
-      }
-      // Whatever was attempted but not acknowledged is either absent or whole.
-      for (const [digest, repository] of attempted) {
-        const blob = await authed(`${server.url}/v2/${repository}/blobs/${digest}`);
-        if (blob.status === 200) expect(sha256(Buffer.from(await blob.arrayBuffer()))).toBe(digest);
-        else expect(blob.status).toBe(404);
-        halfWrittenChecked += 1;
-      }
-      for (const upload of inflight.values()) uploads[await resumeOrGone(server.url, upload)] += 1;
+describe.skipIf(!requirePostgres())('crash safety under SIGKILL on PostgreSQL', () => {
+  const servers: { current?: RunningServer } = {};
+  let postgres: PostgresServer | undefined;
+  afterAll(async () => {
+    if (servers.current) {
+      await servers.current.stop();
+      removeDataDir(servers.current.dataDir);
     }
-    for (const image of acked) await verifyImage(server.url, image);
-    console.log(
-      `crash safety: ${ROUNDS} kills (SIGKILL), ${acked.length} acknowledged images verified, data lost: 0; ` +
-        `${halfWrittenChecked} attempted blobs absent or whole; interrupted uploads resumed: ${uploads.resumed}, cleanly gone: ${uploads.gone}`,
-    );
-    expect(acked.length).toBeGreaterThan(0);
+    await postgres?.stop();
+  });
+
+  it(`keeps every acknowledged image intact across ${PG_ROUNDS} kills (PostgreSQL)`, async () => {
+    postgres = await startPostgres();
+    const env = { BREAKWATER_METADATA_URL: await postgres.createDatabase() };
+    console.log(`crash safety (PostgreSQL): ${await crashRounds(PG_ROUNDS, env, servers)}`);
   }, 600_000);
 });
