@@ -6,9 +6,11 @@
  * queries that return the same rows request after request. The metadata database keeps one
  * counter (`accessGeneration`) that triggers move forward on every change to those tables, by
  * any code path on any replica. Reads are remembered per counter value, and the counter is read
- * again at most once per event-loop turn: a change committed before a request arrives (its
- * response already sent) is always seen by that request; only requests that were in the same
- * turn as the change, so concurrent with it, may see the state just before it.
+ * again at most once per event-loop turn. So a request sees every change committed before the
+ * check of its turn began: a change made through another replica is seen by the first request
+ * of any later turn, and at worst a request that arrives in the very turn a check began (less
+ * than a turn after the change, typically well under a millisecond) is judged on the state
+ * just before it.
  *
  * Writes by this process are seen at once, even within a turn: the store counts them
  * (metadata/access-writes) and a moved count means a new check.
