@@ -518,34 +518,10 @@ export class KyselyMetadataStore implements MetadataStore {
         })
         .onConflict((oc) => oc.doNothing())
         .execute();
-      for (const part of chunks(manifest.blobs)) {
-        await trx
-          .insertInto('manifest_blobs')
-          .values(
-            part.map((blob) => ({
-              registry_id: registryId,
-              repository,
-              manifest_digest: manifest.digest,
-              blob_digest: blob,
-            })),
-          )
-          .onConflict((oc) => oc.doNothing())
-          .execute();
-      }
-      for (const part of chunks(manifest.children)) {
-        await trx
-          .insertInto('manifest_children')
-          .values(
-            part.map((child) => ({
-              registry_id: registryId,
-              repository,
-              manifest_digest: manifest.digest,
-              child_digest: child,
-            })),
-          )
-          .onConflict((oc) => oc.doNothing())
-          .execute();
-      }
+      await this.recordContents(trx, registryId, repository, manifest.digest, {
+        blobs: manifest.blobs,
+        children: manifest.children,
+      });
       if (manifest.tag !== undefined) {
         await trx
           .insertInto('tags')
@@ -1184,40 +1160,21 @@ export class KyselyMetadataStore implements MetadataStore {
         await trx.insertInto('manifests').values(row).execute();
         const timestamp = now();
         for (const part of chunks(blobs)) {
-          const rows = part.map((blob) => ({ registry_id: registryId, repository, digest: blob }));
           // A deleted repository lost its blob links: the restored manifest needs them back.
           await trx
             .insertInto('repository_blobs')
-            .values(rows.map((r) => ({ ...r, created_at: timestamp })))
-            .onConflict((oc) => oc.doNothing())
-            .execute();
-          await trx
-            .insertInto('manifest_blobs')
             .values(
               part.map((blob) => ({
                 registry_id: registryId,
                 repository,
-                manifest_digest: digest,
-                blob_digest: blob,
+                digest: blob,
+                created_at: timestamp,
               })),
             )
             .onConflict((oc) => oc.doNothing())
             .execute();
         }
-        for (const part of chunks(children)) {
-          await trx
-            .insertInto('manifest_children')
-            .values(
-              part.map((child) => ({
-                registry_id: registryId,
-                repository,
-                manifest_digest: digest,
-                child_digest: child,
-              })),
-            )
-            .onConflict((oc) => oc.doNothing())
-            .execute();
-        }
+        await this.recordContents(trx, registryId, repository, digest, { blobs, children });
       }
       await this.forgetDeleted(trx, registryId, repository, digest);
 
@@ -1534,6 +1491,31 @@ export class KyselyMetadataStore implements MetadataStore {
       if (!still) return false;
       return this.deleteManifestRows(trx, registryId, repository, digest);
     });
+  }
+
+  /** The blobs and child manifests a stored manifest references (pushed or restored). */
+  private async recordContents(
+    trx: Transaction<Database>,
+    registryId: string,
+    repository: string,
+    manifestDigest: string,
+    contents: { blobs: string[]; children: string[] },
+  ): Promise<void> {
+    const row = { registry_id: registryId, repository, manifest_digest: manifestDigest };
+    for (const part of chunks(contents.blobs)) {
+      await trx
+        .insertInto('manifest_blobs')
+        .values(part.map((blob) => ({ ...row, blob_digest: blob })))
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+    }
+    for (const part of chunks(contents.children)) {
+      await trx
+        .insertInto('manifest_children')
+        .values(part.map((child) => ({ ...row, child_digest: child })))
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+    }
   }
 
   async close(): Promise<void> {
