@@ -20,8 +20,8 @@ import type { ArmRouter } from '../arm-router.js';
 import type { ManagementContext } from '../context.js';
 import { identityAfterWrite } from '../managed-identity.js';
 import { resourceId } from '../resource-id.js';
-import { registerResourceReads, writeResource } from './resource-reads.js';
-import { requireResourceGroup, resourceToArm } from './subscriptions.js';
+import { beginResourcePut, registerResourceReads, writeResource } from './resource-reads.js';
+import { resourceToArm } from './subscriptions.js';
 
 export const CONTAINER_GROUP_TYPE = 'Microsoft.ContainerInstance/containerGroups';
 const GROUP = '/subscriptions/:subscriptionId/resourceGroups/:resourceGroup/providers';
@@ -171,24 +171,22 @@ export function registerContainerGroupRoutes(router: ArmRouter, context: Managem
   const base = `${GROUP}/${CONTAINER_GROUP_TYPE}`;
   registerResourceReads(router, context, CONTAINER_GROUP_TYPE);
 
-  router.add('PUT', `${base}/:name`, async ({ caller, params, body, reply }) => {
-    const id = resourceId(
-      params.subscriptionId!,
-      params.resourceGroup!,
-      CONTAINER_GROUP_TYPE,
-      params.name!,
-    );
-    await auth.authorize(caller, `${CONTAINER_GROUP_TYPE}/write`, id);
-    const rg = await requireResourceGroup(context, params.subscriptionId!, params.resourceGroup!);
-    if (!NAME.test(params.name!)) {
-      throw invalid(
-        'InvalidContainerGroupName',
-        `The container group name '${params.name}' is invalid.`,
-      );
-    }
-    const input = isObject(body) ? body : {};
+  router.add('PUT', `${base}/:name`, async (request) => {
+    const { params, reply } = request;
+    const {
+      id,
+      group: rg,
+      existing,
+      input,
+    } = await beginResourcePut(context, request, CONTAINER_GROUP_TYPE, (name) => {
+      if (!NAME.test(name)) {
+        throw invalid(
+          'InvalidContainerGroupName',
+          `The container group name '${name}' is invalid.`,
+        );
+      }
+    });
     const properties = isObject(input.properties) ? input.properties : {};
-    const existing = await controlPlane.getResource(id);
     // Validate against the identity asked for before anything is created.
     const requestedIdentity = isObject(input.identity)
       ? input.identity

@@ -11,9 +11,13 @@ import { ArmError } from '../arm-errors.js';
 import type { ArmRouter } from '../arm-router.js';
 import type { ManagementContext } from '../context.js';
 import { identityAfterWrite, USER_ASSIGNED_IDENTITY_TYPE } from '../managed-identity.js';
-import { resourceId } from '../resource-id.js';
-import { registerResourceDelete, registerResourceReads, writeResource } from './resource-reads.js';
-import { requireResourceGroup, resourceToArm } from './subscriptions.js';
+import {
+  beginResourcePut,
+  registerResourceDelete,
+  registerResourceReads,
+  writeResource,
+} from './resource-reads.js';
+import { resourceToArm } from './subscriptions.js';
 import { isObject } from '../../core/json.js';
 import type { ResourceRecord } from '../../metadata/index.js';
 import { ImagePullError } from '../../services/index.js';
@@ -23,30 +27,27 @@ export const IDENTITY_HOST_TYPES = ['Microsoft.Web/sites'] as const;
 
 const RESOURCE_NAME = /^[a-zA-Z0-9][-\w.]{0,126}[a-zA-Z0-9_]$|^[a-zA-Z0-9]$/;
 
+function checkResourceName(name: string): void {
+  if (!RESOURCE_NAME.test(name)) {
+    throw new ArmError(400, 'InvalidResourceName', `The resource name '${name}' is invalid.`);
+  }
+}
+
 export function registerIdentityRoutes(router: ArmRouter, context: ManagementContext): void {
-  const { auth, controlPlane } = context;
+  const { controlPlane } = context;
   const group = '/subscriptions/:subscriptionId/resourceGroups/:resourceGroup/providers';
 
   // User-assigned identities: the resource and its principal are made together.
   const uami = `${group}/${USER_ASSIGNED_IDENTITY_TYPE}`;
   registerResourceReads(router, context, USER_ASSIGNED_IDENTITY_TYPE);
-  router.add('PUT', `${uami}/:name`, async ({ caller, params, body, reply }) => {
-    const id = resourceId(
-      params.subscriptionId!,
-      params.resourceGroup!,
-      USER_ASSIGNED_IDENTITY_TYPE,
-      params.name!,
-    );
-    await auth.authorize(caller, `${USER_ASSIGNED_IDENTITY_TYPE}/write`, id);
-    const rg = await requireResourceGroup(context, params.subscriptionId!, params.resourceGroup!);
-    if (!RESOURCE_NAME.test(params.name!))
-      throw new ArmError(
-        400,
-        'InvalidResourceName',
-        `The resource name '${params.name}' is invalid.`,
-      );
-    const existing = await controlPlane.getResource(id);
-    const input = isObject(body) ? body : {};
+  router.add('PUT', `${uami}/:name`, async (request) => {
+    const { params, reply } = request;
+    const {
+      id,
+      group: rg,
+      existing,
+      input,
+    } = await beginResourcePut(context, request, USER_ASSIGNED_IDENTITY_TYPE, checkResourceName);
     let properties = existing?.properties;
     if (!properties) {
       const subscription = (await controlPlane.getSubscription(params.subscriptionId!))!;
@@ -83,18 +84,14 @@ export function registerIdentityRoutes(router: ArmRouter, context: ManagementCon
   for (const type of IDENTITY_HOST_TYPES) {
     const base = `${group}/${type}`;
     registerResourceReads(router, context, type);
-    router.add('PUT', `${base}/:name`, async ({ caller, params, body, reply }) => {
-      const id = resourceId(params.subscriptionId!, params.resourceGroup!, type, params.name!);
-      await auth.authorize(caller, `${type}/write`, id);
-      const rg = await requireResourceGroup(context, params.subscriptionId!, params.resourceGroup!);
-      if (!RESOURCE_NAME.test(params.name!))
-        throw new ArmError(
-          400,
-          'InvalidResourceName',
-          `The resource name '${params.name}' is invalid.`,
-        );
-      const existing = await controlPlane.getResource(id);
-      const input = isObject(body) ? body : {};
+    router.add('PUT', `${base}/:name`, async (request) => {
+      const { params, reply } = request;
+      const {
+        id,
+        group: rg,
+        existing,
+        input,
+      } = await beginResourcePut(context, request, type, checkResourceName);
       const identity = await identityAfterWrite(context, id, existing?.identity, input.identity);
       const resource = await writeResource(context, {
         id,

@@ -16,8 +16,8 @@ import type { ArmRequestContext, ArmRouter } from '../arm-router.js';
 import type { ManagementContext } from '../context.js';
 import { identityAfterWrite } from '../managed-identity.js';
 import { parseResourceId, resourceId } from '../resource-id.js';
-import { registerResourceReads, writeResource } from './resource-reads.js';
-import { requireResourceGroup, resourceToArm } from './subscriptions.js';
+import { beginResourcePut, registerResourceReads, writeResource } from './resource-reads.js';
+import { resourceToArm } from './subscriptions.js';
 
 export const WORKSPACE_TYPE = 'Microsoft.MachineLearningServices/workspaces';
 const ENVIRONMENT_VERSION_TYPE = `${WORKSPACE_TYPE}/environments/versions`;
@@ -62,24 +62,18 @@ export function registerMlWorkspaceRoutes(router: ArmRouter, context: Management
   const workspace = `${workspaces}/:workspace`;
   registerResourceReads(router, context, WORKSPACE_TYPE);
 
-  router.add('PUT', `${workspaces}/:name`, async ({ caller, params, body, reply }) => {
-    const id = resourceId(
-      params.subscriptionId!,
-      params.resourceGroup!,
-      WORKSPACE_TYPE,
-      params.name!,
-    );
-    await auth.authorize(caller, `${WORKSPACE_TYPE}/write`, id);
-    const rg = await requireResourceGroup(context, params.subscriptionId!, params.resourceGroup!);
-    if (!NAME.test(params.name!)) {
-      throw new ArmError(
-        400,
-        'InvalidResourceName',
-        `The resource name '${params.name}' is invalid.`,
-      );
-    }
-    const existing = await controlPlane.getResource(id);
-    const input = isObject(body) ? body : {};
+  router.add('PUT', `${workspaces}/:name`, async (request) => {
+    const { params, reply } = request;
+    const {
+      id,
+      group: rg,
+      existing,
+      input,
+    } = await beginResourcePut(context, request, WORKSPACE_TYPE, (name) => {
+      if (!NAME.test(name)) {
+        throw new ArmError(400, 'InvalidResourceName', `The resource name '${name}' is invalid.`);
+      }
+    });
     const identity = await identityAfterWrite(context, id, existing?.identity, input.identity);
     const properties = isObject(input.properties) ? input.properties : {};
     const primary = properties.primaryUserAssignedIdentity;

@@ -15,7 +15,7 @@ import type { ManagementContext } from '../context.js';
 import { REGISTRY_TYPE } from '../registry-resource.js';
 import { parseResourceId, resourceId } from '../resource-id.js';
 import { findRegistry } from './registries.js';
-import { registerResourceReads, writeResource } from './resource-reads.js';
+import { beginResourcePut, registerResourceReads, writeResource } from './resource-reads.js';
 import { requireResourceGroup, resourceToArm } from './subscriptions.js';
 import { isObject } from '../../core/json.js';
 
@@ -138,12 +138,9 @@ export function registerNetworkingRoutes(router: ArmRouter, context: ManagementC
   registerResourceReads(router, context, VNET_TYPE);
   registerResourceReads(router, context, PRIVATE_ENDPOINT_TYPE);
 
-  router.add('PUT', `${group}/${VNET_TYPE}/:name`, async ({ caller, params, body, reply }) => {
-    const id = resourceId(params.subscriptionId!, params.resourceGroup!, VNET_TYPE, params.name!);
-    await auth.authorize(caller, `${VNET_TYPE}/write`, id);
-    const rg = await requireResourceGroup(context, params.subscriptionId!, params.resourceGroup!);
-    const input = isObject(body) ? body : {};
-    const existing = await controlPlane.getResource(id);
+  router.add('PUT', `${group}/${VNET_TYPE}/:name`, async (request) => {
+    const { params, reply } = request;
+    const { id, group: rg, existing, input } = await beginResourcePut(context, request, VNET_TYPE);
     const properties = parseVnetProperties(input.properties);
     const resource = await writeResource(context, {
       id,

@@ -7,7 +7,7 @@
  */
 import type { ResourceRecord } from '../../metadata/index.js';
 import { armErrors } from '../arm-errors.js';
-import type { ArmRouter } from '../arm-router.js';
+import type { ArmRequestContext, ArmRouter } from '../arm-router.js';
 import type { ManagementContext } from '../context.js';
 import { resourceId } from '../resource-id.js';
 import { requireResourceGroup, resourceToArm } from './subscriptions.js';
@@ -64,6 +64,35 @@ export function registerResourceDelete(
     reply.code((await controlPlane.deleteResource(id)) ? 200 : 204);
     return '';
   });
+}
+
+export interface ResourcePut {
+  id: string;
+  /** The resource group record (its name and location). */
+  group: ResourceRecord;
+  /** What is stored under the id already, if anything. */
+  existing: ResourceRecord | undefined;
+  /** The PUT body, `{}` when it is not an object. */
+  input: Record<string, unknown>;
+}
+
+/**
+ * What every PUT of a resource in the generic store does first, in ARM's order: the caller must
+ * be allowed to write it, its resource group must exist, then `checkName` (which throws the
+ * type's own error for a bad name), then the stored resource is read.
+ */
+export async function beginResourcePut(
+  context: ManagementContext,
+  { caller, params, body }: Pick<ArmRequestContext, 'caller' | 'params' | 'body'>,
+  type: string,
+  checkName?: (name: string) => void,
+): Promise<ResourcePut> {
+  const id = resourceId(params.subscriptionId!, params.resourceGroup!, type, params.name!);
+  await context.auth.authorize(caller, `${type}/write`, id);
+  const group = await requireResourceGroup(context, params.subscriptionId!, params.resourceGroup!);
+  checkName?.(params.name!);
+  const existing = await context.controlPlane.getResource(id);
+  return { id, group, existing, input: isObject(body) ? body : {} };
 }
 
 export interface ResourceWrite {
