@@ -5,6 +5,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { arm, AUTHORIZATION_API, errorText, type Registry } from '../api.js';
+import { ErrorAlert } from '../error-alert.js';
 
 interface RoleDefinition {
   id: string;
@@ -81,11 +82,7 @@ export function AccessControl({ registry }: { registry: Registry }) {
 
   return (
     <>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert text={error} />
       <p role="status" class="status">
         {status}
       </p>

@@ -6,6 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { arm, errorText, formatTime, type AccessDecision } from '../api.js';
 import type { RegistryRef } from './registry-blades.js';
+import { ErrorAlert } from '../error-alert.js';
 
 interface Filters {
   result: '' | 'allowed' | 'refused';
@@ -125,11 +126,7 @@ export function AccessLog({ registryRef }: { registryRef: RegistryRef }) {
           Refresh
         </button>
       </form>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert text={error} />
       {decisions && <Chart decisions={decisions} />}
       {decisions && decisions.length === 0 && <p>No access decisions match.</p>}
       {decisions && decisions.length > 0 && (

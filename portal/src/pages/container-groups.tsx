@@ -16,6 +16,7 @@ import {
   RESOURCES_API,
   type ListedResource,
 } from '../api.js';
+import { ErrorAlert } from '../error-alert.js';
 
 const GROUP_TYPE = 'Microsoft.ContainerInstance/containerGroups';
 const IDENTITY_TYPE = 'Microsoft.ManagedIdentity/userAssignedIdentities';
@@ -106,11 +107,7 @@ export function ContainerGroups() {
   return (
     <section aria-labelledby="groups-title">
       <h1 id="groups-title">Container instances</h1>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert text={error} />
       <p role="status" class="status">
         {status}
       </p>
@@ -254,11 +251,7 @@ function ContainerLog(props: { group: ContainerGroup; container: string; state?:
   return (
     <>
       <h4>Log</h4>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert text={error} />
       <pre class="log" aria-label={`Log of container ${props.container}`} tabIndex={0}>
         {log === undefined ? 'Loading…' : log || '(nothing written yet)'}
       </pre>
@@ -426,11 +419,7 @@ function CreateGroup({ onCreated }: { onCreated: (name: string) => void }) {
           <option>Never</option>
         </select>
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert text={error} />
       <button type="submit" class="primary" disabled={busy || !resourceGroup}>
         {busy ? 'Pulling the image…' : 'Create'}
       </button>

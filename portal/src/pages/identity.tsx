@@ -13,6 +13,7 @@ import {
   type ArmIdentity,
   type Registry,
 } from '../api.js';
+import { ErrorAlert } from '../error-alert.js';
 
 interface Resource {
   id: string;
@@ -128,11 +129,7 @@ export function Identity({
   const principalOf = (r: Resource) => r.identity?.principalId ?? r.properties?.principalId;
   return (
     <>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert text={error} />
       <form onSubmit={save}>
         <fieldset>
           <legend>System assigned identity of this registry</legend>

@@ -13,6 +13,7 @@ import {
   ML_API,
   type ListedResource,
 } from '../api.js';
+import { ErrorAlert } from '../error-alert.js';
 
 const WORKSPACE_TYPE = 'Microsoft.MachineLearningServices/workspaces';
 const TERMINAL = new Set(['Completed', 'Failed', 'Canceled']);
@@ -56,11 +57,7 @@ export function MlJobs() {
   return (
     <section aria-labelledby="ml-title">
       <h1 id="ml-title">Machine learning</h1>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert text={error} />
       {workspaces === undefined ? (
         <p>Loading…</p>
       ) : workspaces.length === 0 ? (
@@ -141,11 +138,7 @@ function Jobs({ workspace }: { workspace: ListedResource }) {
   return (
     <section aria-labelledby="jobs-title">
       <h2 id="jobs-title">Jobs in {workspace.name}</h2>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert text={error} />
       <p role="status" class="status">
         {status}
       </p>
@@ -236,11 +229,7 @@ function JobLog({ job }: { job: Job }) {
           {p.error.message}
         </p>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert text={error} />
       <pre class="log" aria-label={`Log of job ${job.name}`} tabIndex={0}>
         {log === undefined ? 'Loading…' : log || '(nothing written yet)'}
       </pre>
@@ -304,11 +293,7 @@ function SubmitJob(props: { workspace: ListedResource; onSubmitted: (name: strin
           onInput={(e) => setCommand(e.currentTarget.value)}
         />
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert text={error} />
       <button type="submit" class="primary" disabled={busy}>
         Submit
       </button>

@@ -15,6 +15,7 @@ import {
   type Registry,
 } from '../api.js';
 import type { RegistryRef } from './registry-blades.js';
+import { ErrorAlert } from '../error-alert.js';
 
 type Access = 'all' | 'selected' | 'disabled';
 
@@ -287,11 +288,7 @@ export function Networking({
             </ul>
           </div>
         )}
-        {saveError && (
-          <p class="error" role="alert">
-            {saveError}
-          </p>
-        )}
+        <ErrorAlert text={saveError} />
         <div class="actions">
           <button type="submit" class="primary" disabled={busy || changes.length === 0}>
             Save
@@ -352,11 +349,7 @@ function PrivateEndpoints({ registryRef }: { registryRef: RegistryRef }) {
     <section aria-labelledby="pe-title">
       <h3 id="pe-title">Private endpoint connections</h3>
       <p class="hint">Approving or rejecting a connection applies at once.</p>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert text={error} />
       {connections && connections.length === 0 && <p>No private endpoint connections.</p>}
       {connections && connections.length > 0 && (
         <table>

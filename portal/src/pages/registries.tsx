@@ -4,6 +4,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { arm, errorText, groupOf, registryPath, RESOURCES_API, type Registry } from '../api.js';
+import { ErrorAlert } from '../error-alert.js';
 
 interface Subscription {
   subscriptionId: string;
@@ -66,11 +67,7 @@ export function Registries() {
   return (
     <section aria-labelledby="registries-title">
       <h1 id="registries-title">Container registries</h1>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert text={error} />
       <p role="status" class="status">
         {status}
       </p>
@@ -242,11 +239,7 @@ function CreateRegistry({
         </select>
         <span class="hint">Network rules and private endpoints need Premium.</span>
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert text={error} />
       <button type="submit" class="primary" disabled={busy || !group}>
         Create
       </button>

@@ -20,6 +20,7 @@ import { Networking } from './networking.js';
 import { networkSummary } from './registries.js';
 import { Repositories } from './repositories.js';
 import { Tasks } from './tasks.js';
+import { ErrorAlert } from '../error-alert.js';
 
 const BLADES = [
   ['overview', 'Overview'],
@@ -88,11 +89,7 @@ export function RegistryBlades(props: {
       </nav>
       <section class="blade" aria-labelledby="blade-title">
         <h2 id="blade-title">{blade[1]}</h2>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorAlert text={error} />
         {registry &&
           (blade[0] === 'overview' ? (
             <Overview registry={registry} registryRef={ref} />
@@ -137,11 +134,7 @@ function Overview({ registry, registryRef }: { registry: Registry; registryRef: 
     .slice(0, 5);
   return (
     <>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert text={error} />
       <dl class="essentials">
         <dt>Login server</dt>
         <dd>

@@ -16,6 +16,7 @@ import {
 } from '../api.js';
 import type { RegistryRef } from './registry-blades.js';
 import { Findings, scanVerdict, worstSeverity } from './scan-findings.js';
+import { ErrorAlert } from '../error-alert.js';
 
 export function Repositories({ registryRef }: { registryRef: RegistryRef }) {
   const [repositories, setRepositories] = useState<Repository[]>();
@@ -30,11 +31,7 @@ export function Repositories({ registryRef }: { registryRef: RegistryRef }) {
 
   return (
     <>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert text={error} />
       {repositories && repositories.length === 0 && <p>No repositories yet.</p>}
       {repositories && repositories.length > 0 && (
         <table>
@@ -138,11 +135,7 @@ function Manifests({ registryRef, repository }: { registryRef: RegistryRef; repo
   return (
     <section aria-labelledby="manifests-title">
       <h3 id="manifests-title">{repository}</h3>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert text={error} />
       {manifests && (
         <table>
           <thead>

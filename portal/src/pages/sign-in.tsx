@@ -4,6 +4,7 @@
  */
 import { useState } from 'preact/hooks';
 import { errorText, signIn, type Session } from '../api.js';
+import { ErrorAlert } from '../error-alert.js';
 
 export function SignIn({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
   const [clientId, setClientId] = useState('');
@@ -59,11 +60,7 @@ export function SignIn({ onSignedIn }: { onSignedIn: (session: Session) => void 
           value={tenant}
           onInput={(e) => setTenant(e.currentTarget.value)}
         />
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorAlert text={error} />
         <button type="submit" class="primary" disabled={busy}>
           {busy ? 'Signing in…' : 'Sign in'}
         </button>

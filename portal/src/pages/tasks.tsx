@@ -6,6 +6,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { arm, armText, errorText, formatTime, TASKS_API } from '../api.js';
 import type { RegistryRef } from './registry-blades.js';
+import { ErrorAlert } from '../error-alert.js';
 
 interface Task {
   id: string;
@@ -88,11 +89,7 @@ export function Tasks({ registryRef }: { registryRef: RegistryRef }) {
 
   return (
     <>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert text={error} />
       <p role="status" class="status">
         {status}
       </p>
@@ -222,11 +219,7 @@ function RunLog({ registryRef, runId }: { registryRef: RegistryRef; runId: strin
   return (
     <section aria-labelledby="log-title">
       <h3 id="log-title">Log of run {runId}</h3>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert text={error} />
       <p role="status" class="status">
         {complete ? `Run complete: ${complete}.` : 'Following the log while the run is active…'}
       </p>
