@@ -11,7 +11,7 @@
  * (server.ts, `acknowledgeDurably`): nothing acknowledged can be lost to a power cut, and one
  * fdatasync serves every response waiting at that moment (group commit).
  */
-import { open } from 'node:fs/promises';
+import { syncPath } from '../core/sync-path.js';
 
 export class WalDurability {
   /** Commits so far (counted just before each runs, see sqlite-database). */
@@ -56,16 +56,9 @@ export class WalDurability {
 
 /** fdatasync by path, opened afresh (SQLite may replace the log file); no log, nothing to sync. */
 async function syncFile(path: string): Promise<void> {
-  let handle;
   try {
-    handle = await open(path, 'r');
+    await syncPath(path, 'data');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
-  }
-  try {
-    await handle.datasync();
-  } finally {
-    await handle.close();
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
 }

@@ -154,10 +154,19 @@ export class OciRegistry {
 
   /** The upload's size so far; BLOB_UPLOAD_UNKNOWN unless it belongs to this repository. */
   async uploadStatus(registry: RegistryRecord, repository: string, id: string): Promise<number> {
-    await this.requireUpload(registry, repository, id);
+    return (await this.uploadWithSize(registry, repository, id)).size;
+  }
+
+  /** The upload session (BLOB_UPLOAD_UNKNOWN unless it is this repository's) and its bytes so far. */
+  private async uploadWithSize(
+    registry: RegistryRecord,
+    repository: string,
+    id: string,
+  ): Promise<{ upload: UploadRecord; size: number }> {
+    const upload = await this.requireUpload(registry, repository, id);
     const size = await this.blobs.uploadSize(id);
     if (size === undefined) throw new RegistryError('BLOB_UPLOAD_UNKNOWN');
-    return size;
+    return { upload, size };
   }
 
   /**
@@ -174,9 +183,7 @@ export class OciRegistry {
     start?: number,
     completingAs?: string,
   ): Promise<number> {
-    const upload = await this.requireUpload(registry, repository, id);
-    const current = await this.blobs.uploadSize(id);
-    if (current === undefined) throw new RegistryError('BLOB_UPLOAD_UNKNOWN');
+    const { upload, size: current } = await this.uploadWithSize(registry, repository, id);
     const size = await this.blobs.appendUpload(id, data, start ?? current);
     if (completingAs !== undefined && looksLikeDigest(completingAs)) {
       await this.metadata.claimUploadDigest(id, completingAs);

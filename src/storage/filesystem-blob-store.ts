@@ -37,6 +37,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseDigest, type Digest } from '../core/digest.js';
 import { RegistryError } from '../core/errors.js';
+import { syncPath } from '../core/sync-path.js';
 import type { BlobInfo, BlobSender, BlobStore, ByteRange } from './blob-store.js';
 import { FileSender } from './file-sender.js';
 
@@ -325,16 +326,6 @@ async function hashFile(path: string, algorithm: string): Promise<string> {
   const hash = createHash(algorithm);
   await pipeline(createReadStream(path, { highWaterMark: READ_CHUNK }), hash);
   return hash.digest('hex');
-}
-
-/** fsync (or, with 'data', fdatasync) of a file or a directory, by path. */
-async function syncPath(path: string, what: 'all' | 'data' = 'all'): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await (what === 'data' ? handle.datasync() : handle.sync());
-  } finally {
-    await handle.close();
-  }
 }
 
 function rangeHeader(size: number): Record<string, string> {
