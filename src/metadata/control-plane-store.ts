@@ -59,9 +59,11 @@ export interface ResourceRecord {
   systemData: Record<string, unknown> | null;
   createdAt: string;
   updatedAt: string;
+  /** Moves on every write: what `replaceResource` compares. */
+  version: number;
 }
 
-export type NewResource = Omit<ResourceRecord, 'createdAt' | 'updatedAt'>;
+export type NewResource = Omit<ResourceRecord, 'createdAt' | 'updatedAt' | 'version'>;
 
 export interface RoleAssignmentRecord {
   /** The assignment GUID (ARM `name`). */
@@ -114,6 +116,24 @@ export interface ControlPlaneStore {
    * which several replicas may pick at once); undefined when the id was taken.
    */
   createResource(resource: NewResource): Promise<ResourceRecord | undefined>;
+  /**
+   * Stores a resource only if its stored version is still `expectedVersion` (compare-and-set:
+   * another replica may have written it since it was read); undefined when it changed or is gone.
+   */
+  replaceResource(
+    resource: NewResource,
+    expectedVersion: number,
+  ): Promise<ResourceRecord | undefined>;
+  /**
+   * Changes a resource's properties from what is stored now: `change` gets them and returns the
+   * new ones, or undefined to leave the resource as it is. A write that another replica's
+   * write overtook is read and changed again, so no write is lost. Returns the stored resource
+   * (undefined if there is none).
+   */
+  updateResourceProperties(
+    id: string,
+    change: (properties: Record<string, unknown>) => Record<string, unknown> | undefined,
+  ): Promise<ResourceRecord | undefined>;
   getResource(id: string): Promise<ResourceRecord | undefined>;
   deleteResource(id: string): Promise<boolean>;
   listResources(filter: {

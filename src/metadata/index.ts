@@ -14,3 +14,4 @@ export {
   type VulnerabilityDatabaseInfo,
 } from './scanner-store.js';
 export { RunLogStore } from './run-log-store.js';
+export { WorkLeaseStore, type WorkLease } from './work-lease-store.js';

@@ -2,7 +2,7 @@
  * @module metadata/kysely-control-plane-store
  * ControlPlaneStore over Kysely (SQLite today, PostgreSQL with the same queries later).
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { AccessWriteCounter } from './access-writes.js';
 import {
   scopeAncestors,
@@ -56,7 +56,7 @@ function toSecret(row: PrincipalSecretsTable): SecretRecord {
   };
 }
 
-function toResource(row: ResourcesTable): ResourceRecord {
+function toResource(row: Selectable<ResourcesTable>): ResourceRecord {
   return {
     id: row.id,
     type: row.type,
@@ -71,6 +71,7 @@ function toResource(row: ResourcesTable): ResourceRecord {
     systemData: json(row.system_data),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    version: row.version,
   };
 }
 
@@ -251,11 +252,45 @@ export class KyselyControlPlaneStore implements ControlPlaneStore {
     await this.db
       .insertInto('resources')
       .values({ id_lower: resource.id.toLowerCase(), created_at: values.updated_at, ...values })
-      .onConflict((oc) => oc.column('id_lower').doUpdateSet(values))
+      .onConflict((oc) =>
+        oc
+          .column('id_lower')
+          .doUpdateSet((eb) => ({ ...values, version: eb('resources.version', '+', 1) })),
+      )
       .execute();
     const stored = await this.getResource(resource.id);
     if (!stored) throw new Error('resource vanished after write');
     return stored;
+  }
+
+  async replaceResource(
+    resource: NewResource,
+    expectedVersion: number,
+  ): Promise<ResourceRecord | undefined> {
+    const result = await this.db
+      .updateTable('resources')
+      .set((eb) => ({ ...resourceColumns(resource), version: eb('version', '+', 1) }))
+      .where('id_lower', '=', resource.id.toLowerCase())
+      .where('version', '=', expectedVersion)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0) return undefined;
+    return this.getResource(resource.id);
+  }
+
+  async updateResourceProperties(
+    id: string,
+    change: (properties: Record<string, unknown>) => Record<string, unknown> | undefined,
+  ): Promise<ResourceRecord | undefined> {
+    // Each lost race means another write landed; a bound keeps a bug from spinning forever.
+    for (let attempt = 0; attempt < 100; attempt += 1) {
+      const current = await this.getResource(id);
+      if (!current) return undefined;
+      const properties = change(current.properties);
+      if (!properties) return current;
+      const stored = await this.replaceResource({ ...current, properties }, current.version);
+      if (stored) return stored;
+    }
+    throw new Error(`resource ${id} kept changing while it was being updated`);
   }
 
   async createResource(resource: NewResource): Promise<ResourceRecord | undefined> {

@@ -443,6 +443,26 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0010_work_leases': {
+      async up(db: Kysely<unknown>) {
+        // Every write to a resource moves its version, so a replica can write a resource only
+        // if nobody else changed it since it was read (compare-and-set). The access-generation
+        // triggers of 0008 stay as they are: they fire per statement, whatever the columns.
+        await db.schema
+          .alterTable('resources')
+          .addColumn('version', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        // Which process is doing a piece of long-running work (a task run) and until when its
+        // claim holds unless renewed. Kept apart from `resources`: renewing every few seconds
+        // must not move the access generation that every replica's access reads follow.
+        await db.schema
+          .createTable('work_leases')
+          .addColumn('resource_id', t.text, (c) => c.primaryKey())
+          .addColumn('owner', t.text, (c) => c.notNull())
+          .addColumn('expires_at', t.text, (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -32,10 +32,13 @@
  * vulnerability_packages          (ecosystem, package name) -> advisory, for matching
  * scan_results                    the latest scan of each manifest digest in a registry
  * run_logs                        task run logs, in chunks
+ * work_leases                     which process runs a piece of work (a task run), until when
  * ```
  * Registries are ARM resources too; their envelope (resource id, sku, tags, identity, ...) lives
  * on the `registries` row so the data plane reads a registry's settings in one query.
  */
+import type { Generated } from 'kysely';
+
 export interface RegistriesTable {
   id: string;
   name: string;
@@ -102,6 +105,8 @@ export interface ResourcesTable {
   system_data: string | null;
   created_at: string;
   updated_at: string;
+  /** Moves on every write (compare-and-set, migration 0010). */
+  version: Generated<number>;
 }
 
 export interface RoleAssignmentsTable {
@@ -280,6 +285,15 @@ export interface RunLogsTable {
   content: string;
 }
 
+export interface WorkLeasesTable {
+  /** The leased resource's id, lower case. */
+  resource_id: string;
+  /** The process holding it: `<instance name>/<incarnation>`. */
+  owner: string;
+  /** ISO-8601; past it, the holder counts as gone. */
+  expires_at: string;
+}
+
 export interface AccessGenerationTable {
   id: number;
   value: number | string | bigint;
@@ -293,6 +307,7 @@ export interface Database {
   vulnerability_packages: VulnerabilityPackagesTable;
   scan_results: ScanResultsTable;
   run_logs: RunLogsTable;
+  work_leases: WorkLeasesTable;
   registries: RegistriesTable;
   registry_hosts: RegistryHostsTable;
   repositories: RepositoriesTable;

@@ -64,6 +64,78 @@ export function serviceStoresContract(
       expect(listed.map((r) => r.name)).toEqual(['ca1', 'ca2']);
     });
 
+    it('writes a run only over the version it read (compare-and-set), losing no racing change', async () => {
+      const created = (await stores.controlPlane.createResource(run('ca3')))!;
+      const moved = await stores.controlPlane.putResource(run('ca3', { status: 'Running' }));
+      expect(moved.version).toBeGreaterThan(created.version);
+      // A write over the version read before another replica's write is refused, and changes nothing.
+      const stale = await stores.controlPlane.replaceResource(
+        run('ca3', { status: 'Succeeded' }),
+        created.version,
+      );
+      expect(stale).toBeUndefined();
+      expect((await stores.controlPlane.getResource(moved.id))?.properties.status).toBe('Running');
+      const fresh = await stores.controlPlane.replaceResource(
+        run('ca3', { status: 'Succeeded' }),
+        moved.version,
+      );
+      expect(fresh?.properties.status).toBe('Succeeded');
+      expect(
+        await stores.controlPlane.replaceResource(run('nothere'), 0),
+        'no resource, nothing to replace',
+      ).toBeUndefined();
+
+      // Replicas changing different properties of one run at once: every change lands.
+      await stores.controlPlane.createResource(run('ca4'));
+      const id = `${registryId}/RUNS/ca4`;
+      await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          stores.controlPlane.updateResourceProperties(id, (properties) => ({
+            ...properties,
+            [`mark${i}`]: true,
+          })),
+        ),
+      );
+      const marked = await stores.controlPlane.getResource(id);
+      for (let i = 0; i < 8; i += 1) expect(marked?.properties[`mark${i}`], `mark${i}`).toBe(true);
+      // A change that declines leaves the run as it is.
+      const untouched = await stores.controlPlane.updateResourceProperties(id, () => undefined);
+      expect(untouched?.version).toBe(marked?.version);
+      expect(
+        await stores.controlPlane.updateResourceProperties(`${id}x`, (p) => p),
+      ).toBeUndefined();
+    });
+
+    it('leases work to one live holder at a time; an expired lease passes to another', async () => {
+      const runId = `${registryId}/runs/ca9`;
+      const at = (seconds: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, seconds));
+      expect(await stores.leases.claim(runId, 'a/1', at(30), at(0))).toBe(true);
+      expect(await stores.leases.find(runId.toUpperCase())).toEqual({
+        owner: 'a/1',
+        expiresAt: at(30).toISOString(),
+      });
+      // Held and unexpired: another process cannot take it; its holder can claim it again.
+      expect(await stores.leases.claim(runId, 'b/1', at(40), at(10))).toBe(false);
+      expect(await stores.leases.claim(runId, 'a/1', at(45), at(10))).toBe(true);
+      expect((await stores.leases.find(runId))?.owner).toBe('a/1');
+      // Renewal extends every lease of the holder and says which it holds.
+      await stores.leases.claim(`${registryId}/runs/ca10`, 'a/1', at(45), at(10));
+      expect(await stores.leases.renew('a/1', at(50))).toEqual(
+        new Set([runId.toLowerCase(), `${registryId}/runs/ca10`.toLowerCase()]),
+      );
+      expect((await stores.leases.find(runId))?.expiresAt).toBe(at(50).toISOString());
+      // Past its expiry the lease passes on, and its former holder learns it lost it.
+      expect(await stores.leases.claim(runId, 'b/1', at(80), at(51))).toBe(true);
+      expect(await stores.leases.renew('a/1', at(60))).toEqual(
+        new Set([`${registryId}/runs/ca10`.toLowerCase()]),
+      );
+      // Only the holder gives it up.
+      await stores.leases.release(runId, 'a/1');
+      expect((await stores.leases.find(runId))?.owner).toBe('b/1');
+      await stores.leases.release(runId, 'b/1');
+      expect(await stores.leases.find(runId)).toBeUndefined();
+    });
+
     it('reads a run log in sequence order, under any case of the run id, until removed', async () => {
       const runId = `${registryId}/runs/ca7`;
       // Appended out of order, past the point where text order differs from number order.

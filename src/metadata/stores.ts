@@ -7,6 +7,7 @@ import { KyselyControlPlaneStore } from './kysely-control-plane-store.js';
 import type { KyselyMetadataStore } from './kysely-metadata-store.js';
 import { RunLogStore } from './run-log-store.js';
 import { ScannerStore } from './scanner-store.js';
+import { WorkLeaseStore } from './work-lease-store.js';
 
 export interface MetadataStores {
   metadata: KyselyMetadataStore;
@@ -14,6 +15,7 @@ export interface MetadataStores {
   accessLog: AccessLogStore;
   runLogs: RunLogStore;
   scanner: ScannerStore;
+  leases: WorkLeaseStore;
 }
 
 /** The control-plane and access-log stores over the metadata store's database. */
@@ -24,5 +26,6 @@ export function storesOver(metadata: KyselyMetadataStore): MetadataStores {
     accessLog: new AccessLogStore(metadata.database),
     runLogs: new RunLogStore(metadata.database),
     scanner: new ScannerStore(metadata.database),
+    leases: new WorkLeaseStore(metadata.database),
   };
 }
