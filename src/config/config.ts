@@ -93,6 +93,17 @@ export interface BreakwaterConfig {
   taskTimeoutSeconds: number;
   /** How often the scanner checks whether its vulnerability database changed (then re-scans). */
   scannerDatabasePollSeconds: number;
+  /**
+   * This process's name among the replicas; empty = `<hostname>:<pid>`. Give each replica a
+   * name it keeps across restarts (a pod name) and a restarted replica fails the task runs it
+   * left at once instead of after their lease expires.
+   */
+  instanceName: string;
+  /**
+   * How long a replica's claim on its task runs lasts unless renewed (every third of it): a
+   * stopped replica's runs are failed by the others within about one and a half of it.
+   */
+  runLeaseSeconds: number;
 }
 
 export const DEFAULT_CONFIG: BreakwaterConfig = {
@@ -127,6 +138,8 @@ export const DEFAULT_CONFIG: BreakwaterConfig = {
   serviceSourceAddress: '',
   taskTimeoutSeconds: 3600,
   scannerDatabasePollSeconds: 60,
+  instanceName: '',
+  runLeaseSeconds: 30,
 };
 
 type Kind = 'string' | 'optionalString' | 'number' | 'logLevel' | 'boolean' | 'list' | 'hostList';
@@ -166,6 +179,8 @@ const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
   serviceSourceAddress: { kind: 'optionalString', env: 'BREAKWATER_SERVICE_SOURCE_ADDRESS' },
   taskTimeoutSeconds: { kind: 'number', env: 'BREAKWATER_TASK_TIMEOUT_SECONDS' },
   scannerDatabasePollSeconds: { kind: 'number', env: 'BREAKWATER_SCANNER_DATABASE_POLL_SECONDS' },
+  instanceName: { kind: 'optionalString', env: 'BREAKWATER_INSTANCE_NAME' },
+  runLeaseSeconds: { kind: 'number', env: 'BREAKWATER_RUN_LEASE_SECONDS' },
 };
 
 export const CONFIG_FILE_ENV = 'BREAKWATER_CONFIG';

@@ -27,7 +27,7 @@ import {
   MlJobRunner,
   ServiceEnvironment,
 } from '../services/index.js';
-import { TaskService } from '../services/tasks/index.js';
+import { defaultInstanceName, TaskService } from '../services/tasks/index.js';
 import { blobStoreSourceArchives } from './build-sources.js';
 
 /** The registry audience ACR's SDKs and the CLI ask the identity service for. */
@@ -79,6 +79,7 @@ export async function createPlatform(
     controlPlane,
     accessLog,
     runLogs,
+    leases,
     scanner: scannerStore,
   } = await openMetadataStores({
     metadataUrl: config.metadataUrl,
@@ -176,6 +177,9 @@ export async function createPlatform(
     workDirectory: join(config.data, 'work', 'runs'),
     sources: blobStoreSourceArchives(blobs),
     maxTimeoutSeconds: config.taskTimeoutSeconds,
+    leases,
+    instanceName: config.instanceName || defaultInstanceName(),
+    leaseMs: config.runLeaseSeconds * 1000,
   });
   // What the services that run images share: the data endpoint and their resource's identity.
   const runnerOptions = {

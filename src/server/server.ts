@@ -237,7 +237,7 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
   if (config.dataTls && tls.caPath) platform.services.ca = await readFile(tls.caPath, 'utf8');
   platform.scanner.start();
 
-  await platform.tasks.recover();
+  await platform.tasks.start();
 
   const bootstrap = await bootstrapPlatform(
     platform,

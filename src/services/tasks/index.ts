@@ -5,6 +5,9 @@
  */
 export {
   ACTIVE_RUN_STATUSES,
+  defaultInstanceName,
+  REPLICA_STOPPED,
+  RUN_LEASE_MS,
   RUN_TYPE,
   TaskService,
   type RunRequest,

@@ -6,7 +6,9 @@
  * the public data endpoint by `RunRegistries`, with the run's credentials only, so firewall
  * rules, the trusted-services bypass and role checks judge it exactly as they judge anyone.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -15,6 +17,8 @@ import type {
   NewResource,
   ResourceRecord,
   RunLogStore,
+  WorkLease,
+  WorkLeaseStore,
 } from '../../metadata/index.js';
 import { applyLayer, runInSandbox } from '../../runtime/index.js';
 import type { ServiceEnvironment } from '../environment.js';
@@ -30,6 +34,20 @@ export const RUN_TYPE = 'Microsoft.ContainerRegistry/registries/runs';
 export const ACTIVE_RUN_STATUSES = new Set(['Queued', 'Started', 'Running']);
 /** How often a running run looks for a cancel recorded by another replica. */
 const CANCEL_POLL_MS = 1000;
+/**
+ * How long a replica's claim (lease) on the runs it holds lasts unless renewed. A killed
+ * replica's runs are failed by another replica's sweep at most a lease and a sweep period after
+ * its last renewal (45 s, well within a minute), while a renewal may miss twice (a slow
+ * database) before anyone takes the run for dead.
+ */
+export const RUN_LEASE_MS = 30_000;
+/** What a run left by a stopped replica ends with (users see it as the run's error). */
+export const REPLICA_STOPPED = 'the replica running the run stopped while the run was active';
+
+/** The name of this process among the replicas when none is configured: host and process id. */
+export function defaultInstanceName(): string {
+  return `${hostname()}:${process.pid}`;
+}
 
 /** What to run: ACR's task step shapes (`Docker`, `FileTask`, `EncodedTask`). */
 export type RunStep =
@@ -95,6 +113,16 @@ export interface TaskServiceDependencies {
   sources: SourceArchives;
   /** Upper bound for any run's timeout. */
   maxTimeoutSeconds: number;
+  /** Which replica runs which run, shared by every replica. */
+  leases: WorkLeaseStore;
+  /**
+   * This process's name among the replicas, the same after a restart where the deployment
+   * allows (a pod name): runs a previous incarnation left are then failed at once, not after
+   * their lease expires.
+   */
+  instanceName: string;
+  /** Lease length (default RUN_LEASE_MS); renewed every third of it, swept every half. */
+  leaseMs?: number;
 }
 
 class RunFailure extends Error {
@@ -104,14 +132,47 @@ class RunFailure extends Error {
 export class TaskService {
   private readonly queue: Array<{ request: RunRequest; record: ResourceRecord }> = [];
   private readonly running = new Map<string, AbortController>();
+  /** The runs executing here, to wait for at shutdown. */
+  private readonly executions = new Set<Promise<void>>();
   /** Run ids are handed out one at a time (the number comes from the runs already stored). */
   private idLock: Promise<unknown> = Promise.resolve();
   private static readonly CONCURRENCY = 2;
+  /** This incarnation of this instance: what its leases name as their holder. */
+  readonly owner: string;
+  private readonly leaseMs: number;
+  private timers: NodeJS.Timeout[] = [];
 
-  constructor(private readonly deps: TaskServiceDependencies) {}
+  constructor(private readonly deps: TaskServiceDependencies) {
+    this.owner = `${deps.instanceName}/${randomUUID()}`;
+    this.leaseMs = deps.leaseMs ?? RUN_LEASE_MS;
+  }
 
-  /** Runs left active by a previous process (a crash or restart) can never finish: fail them. */
-  async recover(): Promise<void> {
+  /**
+   * Fails the runs that replicas which stopped (this one's previous incarnation included) left
+   * active, then keeps this replica's leases renewed and sweeps again periodically, so the runs
+   * of a replica that dies later are failed too.
+   */
+  async start(): Promise<void> {
+    await this.sweep();
+    const every = (ms: number, work: () => Promise<void>, what: string) => {
+      const timer = setInterval(() => {
+        work().catch((error: unknown) => this.deps.logger.warn({ err: error }, what));
+      }, ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    every(this.leaseMs / 3, () => this.renewLeases(), 'renewing run leases failed');
+    every(this.leaseMs / 2, () => this.sweep(), 'sweeping abandoned runs failed');
+  }
+
+  /**
+   * Fails every active run whose holder is gone: its lease expired, a previous incarnation of
+   * this instance held it, or it never got one (a crash between recording it and leasing it).
+   * The sweeper takes the lease first, so a holder that is alive after all and renews in time
+   * keeps its run, and one that renews too late learns it lost it.
+   */
+  async sweep(): Promise<void> {
+    const now = new Date();
     for (const subscription of await this.deps.controlPlane.listSubscriptions()) {
       const runs = await this.deps.controlPlane.listResources({
         subscriptionId: subscription.id,
@@ -119,18 +180,74 @@ export class TaskService {
       });
       for (const run of runs) {
         if (!ACTIVE_RUN_STATUSES.has(String(run.properties.status))) continue;
-        await this.update(run.id, {
+        if (this.holds(run.id)) continue;
+        const lease = await this.deps.leases.find(run.id);
+        if (!lease && !this.olderThanLease(run, now)) continue;
+        if (lease && this.previousIncarnation(lease))
+          await this.deps.leases.release(run.id, lease.owner);
+        const until = new Date(now.getTime() + this.leaseMs);
+        if (!(await this.deps.leases.claim(run.id, this.owner, until, now))) continue;
+        await this.update(run.id, () => ({
           status: 'Failed',
-          runErrorMessage: 'the platform restarted while the run was active',
+          runErrorMessage: REPLICA_STOPPED,
           finishTime: new Date().toISOString(),
-        });
+        }));
+        await this.deps.leases.release(run.id, this.owner);
       }
     }
   }
 
-  /** Records a Queued run and starts it when a slot is free. */
+  /** Whether this process holds the run (queued or executing). */
+  private holds(runId: string): boolean {
+    const id = runId.toLowerCase();
+    return this.running.has(id) || this.queue.some((entry) => entry.record.id.toLowerCase() === id);
+  }
+
+  private previousIncarnation(lease: WorkLease): boolean {
+    const instance = lease.owner.slice(0, lease.owner.lastIndexOf('/'));
+    return instance === this.deps.instanceName && lease.owner !== this.owner;
+  }
+
+  /** A run is recorded just before it is leased: one without a lease gets a lease's time. */
+  private olderThanLease(run: ResourceRecord, now: Date): boolean {
+    const updated = Date.parse(String(run.properties.lastUpdatedTime ?? run.updatedAt));
+    return !(now.getTime() - updated < this.leaseMs);
+  }
+
+  /**
+   * Renews this replica's leases. A run whose lease another replica took (this one stalled
+   * past it, and the run was failed) is stopped here; a queued run canceled through another
+   * replica ends without starting.
+   */
+  private async renewLeases(): Promise<void> {
+    const held = await this.deps.leases.renew(this.owner, new Date(Date.now() + this.leaseMs));
+    for (const [id, controller] of this.running) {
+      if (!held.has(id)) controller.abort(new RunFailure(REPLICA_STOPPED));
+    }
+    for (const entry of [...this.queue]) {
+      const lost = !held.has(entry.record.id.toLowerCase());
+      const canceled =
+        !lost &&
+        (await this.deps.controlPlane.getResource(entry.record.id))?.properties.cancelRequested ===
+          true;
+      if (!lost && !canceled) continue;
+      const index = this.queue.indexOf(entry);
+      if (index < 0) continue; // it started meanwhile
+      this.queue.splice(index, 1);
+      if (canceled) await this.finishCanceled(entry.record.id);
+    }
+  }
+
+  /** Records a Queued run, leased to this replica, and starts it when a slot is free. */
   async schedule(request: RunRequest): Promise<ResourceRecord> {
     const record = await this.allocate(request);
+    const now = new Date();
+    await this.deps.leases.claim(
+      record.id,
+      this.owner,
+      new Date(now.getTime() + this.leaseMs),
+      now,
+    );
     this.queue.push({ request, record });
     this.pump();
     return record;
@@ -142,16 +259,22 @@ export class TaskService {
    */
   async cancel(runResourceId: string): Promise<void> {
     const id = runResourceId.toLowerCase();
-    await this.update(runResourceId, { cancelRequested: true });
+    await this.update(runResourceId, () => ({ cancelRequested: true }));
     this.running.get(id)?.abort();
     const index = this.queue.findIndex((entry) => entry.record.id.toLowerCase() === id);
     if (index >= 0) {
       this.queue.splice(index, 1);
-      await this.update(runResourceId, {
-        status: 'Canceled',
-        finishTime: new Date().toISOString(),
-      });
+      await this.finishCanceled(runResourceId);
     }
+  }
+
+  /** Ends a run that never started as Canceled, and gives up its lease. */
+  private async finishCanceled(runResourceId: string): Promise<void> {
+    await this.update(runResourceId, () => ({
+      status: 'Canceled',
+      finishTime: new Date().toISOString(),
+    }));
+    await this.deps.leases.release(runResourceId, this.owner);
   }
 
   /** Stops a run whose record asks for it (a cancel that reached another replica). */
@@ -190,10 +313,22 @@ export class TaskService {
     return archive;
   }
 
-  /** Waits for every active run to stop (shutdown). */
+  /**
+   * Stops every active run and waits (a bounded while) for each to record that it ended
+   * because this replica stopped. Queued runs are left to the other replicas' sweep.
+   */
   async close(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
     this.queue.length = 0;
-    for (const controller of this.running.values()) controller.abort();
+    for (const controller of this.running.values())
+      controller.abort(new RunFailure(REPLICA_STOPPED));
+    let bound: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.executions]),
+      new Promise((resolve) => (bound = setTimeout(resolve, 10_000))),
+    ]);
+    clearTimeout(bound);
   }
 
   /**
@@ -263,24 +398,33 @@ export class TaskService {
       const { request, record } = this.queue.shift()!;
       const controller = new AbortController();
       this.running.set(record.id.toLowerCase(), controller);
-      this.execute(request, record, controller)
+      const execution = this.execute(request, record, controller)
         .catch((error: unknown) =>
           this.deps.logger.error({ err: error, run: record.id }, 'task run crashed'),
         )
         .finally(() => {
           this.running.delete(record.id.toLowerCase());
+          this.executions.delete(execution);
           this.pump();
         });
+      this.executions.add(execution);
     }
   }
 
-  private async update(id: string, changes: Record<string, unknown>): Promise<void> {
-    const current = await this.deps.controlPlane.getResource(id);
-    if (!current) return;
-    await this.deps.controlPlane.putResource({
-      ...current,
-      properties: { ...current.properties, ...changes, lastUpdatedTime: new Date().toISOString() },
-    });
+  /**
+   * Changes an active run's record, compare-and-set, so a change made meanwhile by another
+   * replica (a cancel, a sweep) is never overwritten. A run that ended stays as it ended: the
+   * change is dropped. `changes` sees the properties stored now. The stored run, or undefined.
+   */
+  private async update(
+    id: string,
+    changes: (properties: Record<string, unknown>) => Record<string, unknown>,
+  ): Promise<ResourceRecord | undefined> {
+    return this.deps.controlPlane.updateResourceProperties(id, (properties) =>
+      ACTIVE_RUN_STATUSES.has(String(properties.status))
+        ? { ...properties, ...changes(properties), lastUpdatedTime: new Date().toISOString() }
+        : undefined,
+    );
   }
 
   private async execute(
@@ -297,7 +441,18 @@ export class TaskService {
       timeoutSeconds * 1000,
     );
     const cancelWatch = this.watchForCancel(record.id, controller);
-    await this.update(record.id, { status: 'Running', startTime: new Date(started).toISOString() });
+    // A cancel through another replica, or a sweep, may have ended the run while it was queued.
+    const begun = await this.update(record.id, (properties) =>
+      properties.cancelRequested === true
+        ? { status: 'Canceled', finishTime: new Date().toISOString() }
+        : { status: 'Running', startTime: new Date(started).toISOString() },
+    );
+    if (begun?.properties.status !== 'Running') {
+      clearTimeout(timer);
+      clearInterval(cancelWatch);
+      await this.deps.leases.release(record.id, this.owner);
+      return;
+    }
     log.line(`Run ID: ${runId} started on ${new Date(started).toISOString()}`);
     await mkdir(this.deps.workDirectory, { recursive: true });
     const workDir = await mkdtemp(join(this.deps.workDirectory, `${runId}-`));
@@ -338,11 +493,11 @@ export class TaskService {
       await run.run();
       const seconds = Math.round((Date.now() - started) / 1000);
       log.line(`\nRun ID: ${runId} was successful after ${seconds}s`);
-      await this.update(record.id, {
+      await this.update(record.id, () => ({
         status: 'Succeeded',
         finishTime: new Date().toISOString(),
         outputImages,
-      });
+      }));
     } catch (caught) {
       const reason = controller.signal.aborted ? controller.signal.reason : caught;
       const canceled = controller.signal.aborted && !(reason instanceof RunFailure);
@@ -356,15 +511,17 @@ export class TaskService {
       log.line(
         `\nRun ID: ${runId} ${canceled ? 'was canceled' : 'failed'} after ${seconds}s. Error: ${message}`,
       );
-      await this.update(record.id, {
+      await this.update(record.id, () => ({
         status: canceled ? 'Canceled' : 'Failed',
         finishTime: new Date().toISOString(),
         runErrorMessage: message,
         outputImages,
-      });
+      }));
     } finally {
       clearTimeout(timer);
       clearInterval(cancelWatch);
+      // After the final status: a sweep that finds the run without a lease finds it ended.
+      await this.deps.leases.release(record.id, this.owner).catch(() => undefined);
       await log.close();
       await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     }
