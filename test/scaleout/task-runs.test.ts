@@ -1,0 +1,177 @@
+/**
+ * Task runs across replicas: two `breakwater serve` processes on one PostgreSQL database and one
+ * Azurite container (as docs/deployment.md sets them up), with a short run lease
+ * (`BREAKWATER_RUN_LEASE_SECONDS`). Replica A runs a task step that sleeps in bubblewrap:
+ * replica B starting meanwhile leaves the run alone; a cancel sent through B ends it as
+ * Canceled; and once A is killed (SIGKILL), B's sweep fails A's run, naming the stopped replica.
+ * Each client talks to one replica's own management listener.
+ */
+import { cpSync, existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sandboxAvailable } from '../../src/runtime/index.js';
+import { REPLICA_STOPPED } from '../../src/services/tasks/index.js';
+import { ArmClient } from '../support/arm-client.js';
+import { startAzurite, type AzuriteServer } from '../support/azurite.js';
+import { BUSYBOX_PATH, buildImageLayout, busyboxLayer } from '../support/oci-layout.js';
+import { requirePostgres, startPostgres, type PostgresServer } from '../support/postgres.js';
+import { pushLayoutOverHttp } from '../support/push-layout.js';
+import {
+  freePort,
+  removeDataDir,
+  requireClient,
+  startServer,
+  type RunningServer,
+} from '../support/server.js';
+
+const enabled =
+  requirePostgres() &&
+  requireClient('bubblewrap', await sandboxAvailable()) &&
+  requireClient('busybox-static', existsSync(BUSYBOX_PATH));
+
+const TASKS_API = 'api-version=2019-06-01-preview';
+const ACTIVE = ['Queued', 'Started', 'Running'];
+/** Short, so B's sweep finds a killed A's run within seconds (the default is 30). */
+const LEASE_SECONDS = 2;
+const SLOW = 120_000;
+
+interface Run {
+  status: string;
+  runErrorMessage?: string;
+}
+
+describe.skipIf(!enabled)('task runs on two replicas sharing PostgreSQL', () => {
+  let postgres: PostgresServer;
+  let azurite: AzuriteServer;
+  let env: Record<string, string>;
+  const managementPorts: number[] = [];
+  let replicaA: RunningServer;
+  let replicaB: RunningServer | undefined;
+  let armA: ArmClient;
+  let registry: string;
+  let image: string;
+  const dataDirs: string[] = [];
+
+  const diagnostics = () =>
+    [replicaA, replicaB]
+      .map((r, i) => `--- replica ${'AB'[i]} ---\n${r?.output().slice(-4000) ?? ''}`)
+      .join('\n');
+
+  const arm = (server: RunningServer, port: number) =>
+    new ArmClient({ ...server, managementUrl: `https://127.0.0.1:${port}` });
+
+  async function startReplica(index: number, dataDir?: string): Promise<RunningServer> {
+    const server = await startServer({
+      env,
+      ...(dataDir ? { dataDir } : {}),
+      extraArgs: ['--management-listen', `127.0.0.1:${managementPorts[index]}`],
+    });
+    dataDirs.push(server.dataDir);
+    return server;
+  }
+
+  async function getRun(client: ArmClient, runId: string): Promise<Run> {
+    const response = await client.arm('GET', `${registry}/runs/${runId}?${TASKS_API}`);
+    expect(response.status, response.text).toBe(200);
+    return (response.body as { properties: Run }).properties;
+  }
+
+  /** Schedules, through A, a run that sleeps in the sandbox, and waits until it runs. */
+  async function startSleepingRun(): Promise<string> {
+    const task = `version: v1.1.0\nsteps:\n  - cmd: ${image} /bin/busybox sleep 300\n`;
+    const scheduled = await armA.arm('POST', `${registry}/scheduleRun?${TASKS_API}`, {
+      type: 'EncodedTaskRunRequest',
+      encodedTaskContent: Buffer.from(task).toString('base64'),
+      values: [],
+      platform: { os: 'linux', architecture: 'amd64' },
+    });
+    expect(scheduled.status, scheduled.text).toBe(200);
+    const runId = (scheduled.body as { name: string }).name;
+    await expect
+      .poll(async () => (await getRun(armA, runId)).status, { timeout: 60_000, interval: 200 })
+      .toBe('Running');
+    return runId;
+  }
+
+  /** Polls (bounded) through `client` until the run is no longer active. */
+  async function ended(client: ArmClient, runId: string): Promise<Run> {
+    let run = await getRun(client, runId);
+    const deadline = Date.now() + 60_000;
+    while (ACTIVE.includes(run.status) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      run = await getRun(client, runId);
+    }
+    return run;
+  }
+
+  beforeAll(async () => {
+    postgres = await startPostgres();
+    azurite = await startAzurite();
+    for (let i = 0; i < 2; i += 1) managementPorts.push(await freePort());
+    env = {
+      BREAKWATER_METADATA_URL: await postgres.createDatabase(),
+      BREAKWATER_STORAGE: `azure://${azurite.newContainer()}`,
+      BREAKWATER_STORAGE_CONNECTION_STRING: azurite.connectionString,
+      BREAKWATER_MANAGEMENT_URL: `https://127.0.0.1:${managementPorts[0]}`,
+      BREAKWATER_RUN_LEASE_SECONDS: String(LEASE_SECONDS),
+      BREAKWATER_LOG_LEVEL: 'info',
+    };
+    replicaA = await startReplica(0);
+    armA = arm(replicaA, managementPorts[0]!);
+    registry = armA.registryId();
+    const shown = await armA.arm('GET', `${registry}?api-version=2023-07-01`);
+    expect(shown.status, shown.text).toBe(200);
+    const loginServer = (shown.body as { properties: { loginServer: string } }).properties
+      .loginServer;
+    const layout = mkdtempSync(join(tmpdir(), 'bw-runs-layout-'));
+    dataDirs.push(layout);
+    await buildImageLayout(layout, { layers: [await busyboxLayer()] }, 'v1');
+    await pushLayoutOverHttp(replicaA, loginServer, layout, 'v1', 'sleeper:v1');
+    image = `${loginServer}/sleeper:v1`;
+  }, SLOW);
+
+  afterAll(async () => {
+    await replicaB?.stop();
+    await replicaA?.stop();
+    for (const dir of dataDirs) removeDataDir(dir);
+    await azurite?.stop();
+    await postgres?.stop();
+  });
+
+  it(
+    'leaves a run alone when another replica starts, and cancels it through that replica',
+    async () => {
+      const runId = await startSleepingRun();
+      // B joins with A's keys (docs/deployment.md); its start sweeps for abandoned runs.
+      const dataDir = mkdtempSync(join(tmpdir(), 'breakwater-replica-'));
+      for (const part of ['keys', 'tls', 'bootstrap.json']) {
+        cpSync(join(replicaA.dataDir, part), join(dataDir, part), { recursive: true });
+      }
+      replicaB = await startReplica(1, dataDir);
+      const armB = arm(replicaB, managementPorts[1]!);
+      expect((await getRun(armB, runId)).status, diagnostics()).toBe('Running');
+      // Several lease periods later A still holds it: B's periodic sweeps leave it running.
+      await new Promise((r) => setTimeout(r, LEASE_SECONDS * 2_500));
+      expect((await getRun(armB, runId)).status, diagnostics()).toBe('Running');
+
+      const cancel = await armB.arm('POST', `${registry}/runs/${runId}/cancel?${TASKS_API}`);
+      expect(cancel.status, cancel.text).toBe(202);
+      expect((await ended(armA, runId)).status, diagnostics()).toBe('Canceled');
+    },
+    SLOW,
+  );
+
+  it(
+    "fails a killed replica's run from the replica that is left",
+    async () => {
+      const runId = await startSleepingRun();
+      await replicaA.kill();
+      const armB = arm(replicaB!, managementPorts[1]!);
+      const run = await ended(armB, runId);
+      expect(run.status, diagnostics()).toBe('Failed');
+      expect(run.runErrorMessage).toBe(REPLICA_STOPPED);
+    },
+    SLOW,
+  );
+});
