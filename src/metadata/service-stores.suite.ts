@@ -111,6 +111,7 @@ export function serviceStoresContract(
       const at = (seconds: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, seconds));
       expect(await stores.leases.claim(runId, 'a/1', at(30), at(0))).toBe(true);
       expect(await stores.leases.find(runId.toUpperCase())).toEqual({
+        resourceId: runId.toLowerCase(),
         owner: 'a/1',
         expiresAt: at(30).toISOString(),
       });
@@ -124,6 +125,9 @@ export function serviceStoresContract(
         new Set([runId.toLowerCase(), `${registryId}/runs/ca10`.toLowerCase()]),
       );
       expect((await stores.leases.find(runId))?.expiresAt).toBe(at(50).toISOString());
+      expect((await stores.leases.list()).map((lease) => lease.resourceId)).toEqual(
+        [runId.toLowerCase(), `${registryId}/runs/ca10`.toLowerCase()].sort(),
+      );
       // Past its expiry the lease passes on, and its former holder learns it lost it.
       expect(await stores.leases.claim(runId, 'b/1', at(80), at(51))).toBe(true);
       expect(await stores.leases.renew('a/1', at(60))).toEqual(

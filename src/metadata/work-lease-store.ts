@@ -7,9 +7,11 @@
  * Expiry times are the writer's clock: replicas' clocks must agree to well within a lease.
  */
 import type { Kysely } from 'kysely';
-import type { Database } from './schema.js';
+import type { Database, WorkLeasesTable } from './schema.js';
 
 export interface WorkLease {
+  /** The leased resource's id, lower case. */
+  resourceId: string;
   /** `<instance name>/<incarnation>` of the holding process. */
   owner: string;
   expiresAt: string;
@@ -67,10 +69,20 @@ export class WorkLeaseStore {
   async find(resourceId: string): Promise<WorkLease | undefined> {
     const row = await this.db
       .selectFrom('work_leases')
-      .select(['owner', 'expires_at'])
+      .selectAll()
       .where('resource_id', '=', resourceId.toLowerCase())
       .executeTakeFirst();
-    return row ? { owner: row.owner, expiresAt: row.expires_at } : undefined;
+    return row ? toLease(row) : undefined;
+  }
+
+  /** Every lease (they are given up when the work ends, so there are as many as work going on). */
+  async list(): Promise<WorkLease[]> {
+    const rows = await this.db
+      .selectFrom('work_leases')
+      .selectAll()
+      .orderBy('resource_id')
+      .execute();
+    return rows.map(toLease);
   }
 
   /** Gives the lease up, if `owner` still holds it. */
@@ -81,4 +93,8 @@ export class WorkLeaseStore {
       .where('owner', '=', owner)
       .execute();
   }
+}
+
+function toLease(row: WorkLeasesTable): WorkLease {
+  return { resourceId: row.resource_id, owner: row.owner, expiresAt: row.expires_at };
 }

@@ -102,6 +102,23 @@ describe('the sweep for runs whose replica stopped', () => {
     expect((await stores.leases.find(liveElsewhere))?.owner).toBe('replica-a/1');
   });
 
+  it('sweeps periodically from the leases alone: expired ones fail their run, live ones stay', async () => {
+    const b = replica('replica-b');
+    await b.sweep();
+    const live = await storeRun('ca1', 'Running');
+    await lease(live, 'replica-a/1', LEASE_MS);
+    const dead = await storeRun('ca2', 'Running');
+    await lease(dead, 'replica-c/1', -1);
+    const deletedRun = `${registryId}/runs/ca3`;
+    await lease(deletedRun, 'replica-c/1', -1);
+
+    await b.sweepLeases();
+    expect((await properties(live)).status).toBe('Running');
+    expect((await properties(dead)).status).toBe('Failed');
+    expect((await properties(dead)).runErrorMessage).toBe(REPLICA_STOPPED);
+    expect((await stores.leases.list()).map((l) => l.resourceId)).toEqual([live.toLowerCase()]);
+  });
+
   it('keeps an ended run as it ended when a cancel comes late', async () => {
     const finished = await storeRun('ca1', 'Succeeded');
     const running = await storeRun('ca2', 'Running');

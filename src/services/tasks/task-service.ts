@@ -162,14 +162,14 @@ export class TaskService {
       this.timers.push(timer);
     };
     every(this.leaseMs / 3, () => this.renewLeases(), 'renewing run leases failed');
-    every(this.leaseMs / 2, () => this.sweep(), 'sweeping abandoned runs failed');
+    every(this.leaseMs / 2, () => this.sweepLeases(), 'sweeping abandoned runs failed');
   }
 
   /**
    * Fails every active run whose holder is gone: its lease expired, a previous incarnation of
-   * this instance held it, or it never got one (a crash between recording it and leasing it).
-   * The sweeper takes the lease first, so a holder that is alive after all and renews in time
-   * keeps its run, and one that renews too late learns it lost it.
+   * this instance held it, or it never got one (a crash between recording it and leasing it,
+   * or a run from before leases). Reads every run: done at start; the periodic sweep reads only
+   * the leases.
    */
   async sweep(): Promise<void> {
     const now = new Date();
@@ -182,19 +182,48 @@ export class TaskService {
         if (!ACTIVE_RUN_STATUSES.has(String(run.properties.status))) continue;
         if (this.holds(run.id)) continue;
         const lease = await this.deps.leases.find(run.id);
-        if (!lease && !this.olderThanLease(run, now)) continue;
-        if (lease && this.previousIncarnation(lease))
-          await this.deps.leases.release(run.id, lease.owner);
-        const until = new Date(now.getTime() + this.leaseMs);
-        if (!(await this.deps.leases.claim(run.id, this.owner, until, now))) continue;
-        await this.update(run.id, () => ({
-          status: 'Failed',
-          runErrorMessage: REPLICA_STOPPED,
-          finishTime: new Date().toISOString(),
-        }));
-        await this.deps.leases.release(run.id, this.owner);
+        if (lease ? this.holderGone(lease, now) : this.olderThanLease(run, now))
+          await this.failAbandoned(run.id, lease, now);
       }
     }
+  }
+
+  /** Fails the runs whose lease expired or was held by a previous incarnation of this one. */
+  async sweepLeases(): Promise<void> {
+    const now = new Date();
+    for (const lease of await this.deps.leases.list()) {
+      if (this.holds(lease.resourceId) || !this.holderGone(lease, now)) continue;
+      const run = await this.deps.controlPlane.getResource(lease.resourceId);
+      if (run && run.type.toLowerCase() !== RUN_TYPE.toLowerCase()) continue;
+      await this.failAbandoned(lease.resourceId, lease, now);
+    }
+  }
+
+  private holderGone(lease: WorkLease, now: Date): boolean {
+    if (lease.owner === this.owner) return false;
+    return lease.expiresAt < now.toISOString() || this.previousIncarnation(lease);
+  }
+
+  /**
+   * Fails a run whose holder is gone. The sweeper takes the lease first, so a holder that is
+   * alive after all and renewed in time keeps its run, and one that renews too late learns it
+   * lost it. A lease whose run was deleted is just given up.
+   */
+  private async failAbandoned(
+    runId: string,
+    lease: WorkLease | undefined,
+    now: Date,
+  ): Promise<void> {
+    if (lease && this.previousIncarnation(lease))
+      await this.deps.leases.release(runId, lease.owner);
+    const until = new Date(now.getTime() + this.leaseMs);
+    if (!(await this.deps.leases.claim(runId, this.owner, until, now))) return;
+    await this.update(runId, () => ({
+      status: 'Failed',
+      runErrorMessage: REPLICA_STOPPED,
+      finishTime: new Date().toISOString(),
+    }));
+    await this.deps.leases.release(runId, this.owner);
   }
 
   /** Whether this process holds the run (queued or executing). */
