@@ -114,12 +114,15 @@ export class ContainerHost {
     return pulled;
   }
 
-  /** Runs a pulled group in the background; `report` receives every change of its view. */
+  /**
+   * Runs a pulled group in the background; `report` receives every change of its view. Returns
+   * what stops this deployment only (a later deployment of the same group is left running).
+   */
   start(
     group: ContainerGroupSpec,
     pulled: Map<string, PulledImage>,
     report: (view: GroupView) => Promise<void>,
-  ): void {
+  ): () => void {
     this.stop(group.id);
     const abort = new AbortController();
     this.running.set(group.id.toLowerCase(), abort);
@@ -158,6 +161,9 @@ export class ContainerHost {
           this.running.delete(group.id.toLowerCase());
         void rm(directory, { recursive: true, force: true });
       });
+    return () => {
+      if (this.running.get(group.id.toLowerCase()) === abort) this.stop(group.id);
+    };
   }
 
   /** Kills a group's containers (delete, or a new deployment of the same group). */

@@ -27,6 +27,8 @@ export const CONTAINER_GROUP_TYPE = 'Microsoft.ContainerInstance/containerGroups
 const GROUP = '/subscriptions/:subscriptionId/resourceGroups/:resourceGroup/providers';
 const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const RESTART_POLICIES = ['Always', 'OnFailure', 'Never'] as const;
+/** How often a deployment looks for a delete or redeployment made through another replica. */
+const REPLACED_POLL_MS = 1000;
 
 function invalid(code: string, message: string): ArmError {
   return new ArmError(400, code, message);
@@ -230,18 +232,36 @@ export function registerContainerGroupRoutes(router: ArmRouter, context: Managem
     }
     let reports = Promise.resolve();
     const record = await write(storedProperties(properties, spec, 'Succeeded', pending));
-    containers.start(spec, pulled, (view) => {
-      // One write at a time, each from the latest record; a deleted group is left deleted.
+    // This deployment owns the record while nobody else writes it: each report is written over
+    // the version this deployment wrote last (compare-and-set). Any other write is a delete or
+    // a new deployment (through this replica or another): this one's containers stop then.
+    let written = record.version;
+    const stop = containers.start(spec, pulled, (view) => {
       reports = reports.then(async () => {
-        const current = await controlPlane.getResource(id);
-        if (!current) return containers.stop(id);
-        await controlPlane.putResource({
-          ...current,
-          properties: storedProperties(properties, spec, 'Succeeded', view),
-        });
+        if (['Succeeded', 'Failed', 'Stopped'].includes(view.state)) clearInterval(watch);
+        const stored = await controlPlane.replaceResource(
+          { ...record, properties: storedProperties(properties, spec, 'Succeeded', view) },
+          written,
+        );
+        if (stored) written = stored.version;
+        else stopDeployment();
       });
       return reports.catch(() => undefined);
     });
+    // A delete or redeployment through another replica, while no container changes state
+    // (in turn with the reports, so this deployment's own write is never taken for another's).
+    const watch = setInterval(() => {
+      reports = reports
+        .then(async () => {
+          if ((await controlPlane.getResource(id))?.version !== written) stopDeployment();
+        })
+        .catch(() => undefined);
+    }, REPLACED_POLL_MS);
+    watch.unref();
+    function stopDeployment(): void {
+      clearInterval(watch);
+      stop();
+    }
     reply.code(existing ? 200 : 201);
     return resourceToArm(record);
   });

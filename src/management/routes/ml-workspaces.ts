@@ -25,6 +25,10 @@ const JOB_TYPE = `${WORKSPACE_TYPE}/jobs`;
 const GROUP = '/subscriptions/:subscriptionId/resourceGroups/:resourceGroup/providers';
 const NAME = /^[a-zA-Z0-9][\w-]{0,254}$/;
 const TERMINAL = new Set(['Completed', 'Failed', 'Canceled']);
+/** Azure ML's state of a job asked to stop: it stands until the job ends. */
+const CANCEL_REQUESTED = 'CancelRequested';
+/** How often the replica running a job looks for a cancel or delete made through another. */
+const CANCEL_POLL_MS = 1000;
 
 function userError(message: string, status = 400): ArmError {
   return new ArmError(status, 'UserError', message);
@@ -225,16 +229,31 @@ export function registerMlWorkspaceRoutes(router: ArmRouter, context: Management
       input: { ...input, location: undefined },
       properties: { ...properties, jobType: 'Command', status: 'NotStarted' },
     });
+    // The job runs on this replica; a cancel or delete may arrive at another one, which records
+    // it on the job (CancelRequested) or removes the job: this replica acts on what it reads.
+    const stopIfAsked = (job: ResourceRecord | undefined) => {
+      if (!job || job.properties.status === CANCEL_REQUESTED) mlJobs.cancel(id);
+    };
+    const watch = setInterval(() => {
+      controlPlane.getResource(id).then(stopIfAsked, () => undefined);
+    }, CANCEL_POLL_MS);
+    watch.unref();
     let reports = Promise.resolve();
     mlJobs.start(spec, (view: MlJobView) => {
       reports = reports.then(async () => {
-        const current = await controlPlane.getResource(id);
-        if (!current) return mlJobs.cancel(id);
+        if (TERMINAL.has(view.status)) clearInterval(watch);
         const { error, ...rest } = view;
-        await controlPlane.putResource({
-          ...current,
-          properties: { ...current.properties, ...rest, ...(error ? { error } : {}) },
+        // Compare-and-set over what is stored now: an ended job stays as it ended, and a
+        // requested cancel is not overwritten by the job's progress.
+        const stored = await controlPlane.updateResourceProperties(id, (current) => {
+          if (TERMINAL.has(String(current.status))) return undefined;
+          const status =
+            current.status === CANCEL_REQUESTED && !TERMINAL.has(view.status)
+              ? CANCEL_REQUESTED
+              : view.status;
+          return { ...current, ...rest, status, ...(error ? { error } : {}) };
         });
+        stopIfAsked(stored);
       });
       return reports.catch(() => undefined);
     });
@@ -263,7 +282,13 @@ export function registerMlWorkspaceRoutes(router: ArmRouter, context: Management
 
   router.add('POST', `${jobs}/:name/cancel`, async (request) => {
     const job = await requireJob(request, `${JOB_TYPE}/write`);
-    if (!TERMINAL.has(String(job.properties.status))) mlJobs.cancel(job.id);
+    if (!TERMINAL.has(String(job.properties.status))) {
+      // Recorded for the replica running the job (maybe another one), and acted on here if here.
+      await controlPlane.updateResourceProperties(job.id, (current) =>
+        TERMINAL.has(String(current.status)) ? undefined : { ...current, status: CANCEL_REQUESTED },
+      );
+      mlJobs.cancel(job.id);
+    }
     request.reply.code(202);
     return '';
   });
