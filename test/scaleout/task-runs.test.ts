@@ -3,7 +3,8 @@
  * Azurite container (as docs/deployment.md sets them up), with a short run lease
  * (`BREAKWATER_RUN_LEASE_SECONDS`). Replica A runs a task step that sleeps in bubblewrap:
  * replica B starting meanwhile leaves the run alone; a cancel sent through B ends it as
- * Canceled; and once A is killed (SIGKILL), B's sweep fails A's run, naming the stopped replica.
+ * Canceled, as does a cancel of an ML job running on A; and once A is killed (SIGKILL), B's
+ * sweep fails A's run, naming the stopped replica.
  * Each client talks to one replica's own management listener.
  */
 import { cpSync, existsSync, mkdtempSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sandboxAvailable } from '../../src/runtime/index.js';
 import { REPLICA_STOPPED } from '../../src/services/tasks/index.js';
+import { Platform } from '../services/support.js';
 import { ArmClient } from '../support/arm-client.js';
 import { startAzurite, type AzuriteServer } from '../support/azurite.js';
 import { BUSYBOX_PATH, buildImageLayout, busyboxLayer } from '../support/oci-layout.js';
@@ -158,6 +160,55 @@ describe.skipIf(!enabled)('task runs on two replicas sharing PostgreSQL', () => 
       const cancel = await armB.arm('POST', `${registry}/runs/${runId}/cancel?${TASKS_API}`);
       expect(cancel.status, cancel.text).toBe(202);
       expect((await ended(armA, runId)).status, diagnostics()).toBe('Canceled');
+    },
+    SLOW,
+  );
+
+  it(
+    'cancels an ML job running on one replica through the other',
+    async () => {
+      const ML_API = 'api-version=2024-04-01';
+      const platformA = new Platform({
+        ...replicaA,
+        managementUrl: `https://127.0.0.1:${managementPorts[0]}`,
+      });
+      const armB = arm(replicaB!, managementPorts[1]!);
+      const workspace = `${platformA.group}/providers/Microsoft.MachineLearningServices/workspaces/ws`;
+      const created = await armA.arm('PUT', `${workspace}?${ML_API}`, {
+        location: 'local',
+        identity: { type: 'SystemAssigned' },
+        properties: { friendlyName: 'ws' },
+      });
+      expect(created.status, created.text).toBe(201);
+      const principalId = (created.body as { identity: { principalId: string } }).identity
+        .principalId;
+      await platformA.assign(registry, 'AcrPull', principalId);
+      const environment = await armA.arm(
+        'PUT',
+        `${workspace}/environments/sleeper/versions/1?${ML_API}`,
+        { properties: { image } },
+      );
+      expect(environment.status, environment.text).toBe(201);
+      const job = `${workspace}/jobs/sleepy`;
+      const submitted = await armA.arm('PUT', `${job}?${ML_API}`, {
+        properties: {
+          jobType: 'Command',
+          command: 'sleep 300',
+          environmentId: 'azureml:sleeper:1',
+        },
+      });
+      expect(submitted.status, submitted.text).toBe(201);
+      const status = async () =>
+        ((await armB.arm('GET', `${job}?${ML_API}`)).body as { properties: { status: string } })
+          .properties.status;
+      await expect.poll(status, { timeout: 60_000, interval: 200 }).toBe('Running');
+
+      const cancel = await armB.arm('POST', `${job}/cancel?${ML_API}`);
+      expect(cancel.status, cancel.text).toBe(202);
+      await expect
+        .poll(status, { timeout: 30_000, interval: 200 })
+        .toSatisfy((s: string) => ['Completed', 'Failed', 'Canceled'].includes(s));
+      expect(await status(), diagnostics()).toBe('Canceled');
     },
     SLOW,
   );
