@@ -95,15 +95,16 @@ export interface BreakwaterConfig {
   scannerDatabasePollSeconds: number;
   /**
    * This process's name among the replicas; empty = `<hostname>:<pid>`. Give each replica a
-   * name it keeps across restarts (a pod name) and a restarted replica fails the task runs it
+   * name it keeps across restarts (a pod name) and a restarted replica ends the work it
    * left at once instead of after their lease expires.
    */
   instanceName: string;
   /**
-   * How long a replica's claim on its task runs lasts unless renewed (every third of it): a
-   * stopped replica's runs are failed by the others within about one and a half of it.
+   * How long a replica's claim on its long-running work (task runs, ML jobs, container groups)
+   * lasts unless renewed (every third of it): a stopped replica's work is ended by the others
+   * within about one and a half of it.
    */
-  runLeaseSeconds: number;
+  workLeaseSeconds: number;
 }
 
 export const DEFAULT_CONFIG: BreakwaterConfig = {
@@ -139,7 +140,7 @@ export const DEFAULT_CONFIG: BreakwaterConfig = {
   taskTimeoutSeconds: 3600,
   scannerDatabasePollSeconds: 60,
   instanceName: '',
-  runLeaseSeconds: 30,
+  workLeaseSeconds: 30,
 };
 
 type Kind = 'string' | 'optionalString' | 'number' | 'logLevel' | 'boolean' | 'list' | 'hostList';
@@ -180,7 +181,7 @@ const SCHEMA: Record<keyof BreakwaterConfig, { kind: Kind; env: string }> = {
   taskTimeoutSeconds: { kind: 'number', env: 'BREAKWATER_TASK_TIMEOUT_SECONDS' },
   scannerDatabasePollSeconds: { kind: 'number', env: 'BREAKWATER_SCANNER_DATABASE_POLL_SECONDS' },
   instanceName: { kind: 'optionalString', env: 'BREAKWATER_INSTANCE_NAME' },
-  runLeaseSeconds: { kind: 'number', env: 'BREAKWATER_RUN_LEASE_SECONDS' },
+  workLeaseSeconds: { kind: 'number', env: 'BREAKWATER_WORK_LEASE_SECONDS' },
 };
 
 export const CONFIG_FILE_ENV = 'BREAKWATER_CONFIG';

@@ -19,6 +19,7 @@ import type {
   ImagePuller,
   MlJobRunner,
   RegistryCredential,
+  WorkLeases,
 } from '../services/index.js';
 import type { TaskService } from '../services/tasks/index.js';
 import type { ArmAuth } from './arm-auth.js';
@@ -56,6 +57,8 @@ export interface ManagementContext {
   };
   /** The task runner and the run logs it keeps (absent where no runner runs). */
   tasks?: TaskService;
+  /** This replica's leases on long-running work (runs, ML jobs, container groups). */
+  workLeases: WorkLeases;
   runLogs?: RunLogStore;
   /** Called after virtual networks, private endpoints or their connections change. */
   onNetworkChanged?: () => Promise<void>;

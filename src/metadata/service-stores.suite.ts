@@ -133,6 +133,11 @@ export function serviceStoresContract(
       expect(await stores.leases.renew('a/1', at(60))).toEqual(
         new Set([`${registryId}/runs/ca10`.toLowerCase()]),
       );
+      // Work that replaced the work of a live holder takes its lease.
+      expect(await stores.leases.claim(runId, 'c/1', at(90), at(52), true)).toBe(true);
+      expect((await stores.leases.find(runId))?.owner).toBe('c/1');
+      expect(await stores.leases.claim(runId, 'a/1', at(90), at(53))).toBe(false);
+      expect(await stores.leases.claim(runId, 'b/1', at(90), at(53), true)).toBe(true);
       // Only the holder gives it up.
       await stores.leases.release(runId, 'a/1');
       expect((await stores.leases.find(runId))?.owner).toBe('b/1');

@@ -22,9 +22,16 @@ export class WorkLeaseStore {
 
   /**
    * Takes the lease on `resourceId` for `owner` until `expiresAt`, unless another owner holds it
-   * and it has not expired by `now`. Whether `owner` holds it afterwards.
+   * and it has not expired by `now` (with `replace`, whoever holds it: the work was replaced).
+   * Whether `owner` holds it afterwards.
    */
-  async claim(resourceId: string, owner: string, expiresAt: Date, now: Date): Promise<boolean> {
+  async claim(
+    resourceId: string,
+    owner: string,
+    expiresAt: Date,
+    now: Date,
+    replace = false,
+  ): Promise<boolean> {
     const values = {
       resource_id: resourceId.toLowerCase(),
       owner,
@@ -41,6 +48,7 @@ export class WorkLeaseStore {
             eb.or([
               eb('work_leases.owner', '=', owner),
               eb('work_leases.expires_at', '<', now.toISOString()),
+              ...(replace ? [eb.lit(true)] : []),
             ]),
           ),
       )

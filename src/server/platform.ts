@@ -22,12 +22,14 @@ import { openBlobStore, type BlobStore } from '../storage/index.js';
 import { VulnerabilityDatabase, VulnerabilityScanner } from '../services/scanner/index.js';
 import {
   ContainerHost,
+  defaultInstanceName,
   ImageImporter,
   ImagePuller,
   MlJobRunner,
   ServiceEnvironment,
+  WorkLeases,
 } from '../services/index.js';
-import { defaultInstanceName, TaskService } from '../services/tasks/index.js';
+import { TaskService } from '../services/tasks/index.js';
 import { blobStoreSourceArchives } from './build-sources.js';
 
 /** The registry audience ACR's SDKs and the CLI ask the identity service for. */
@@ -53,6 +55,7 @@ export interface Platform {
   scanner: VulnerabilityScanner;
   /** The registry task runner. */
   tasks: TaskService;
+  workLeases: WorkLeases;
   /** The management listener's public URL, once known (its port may be chosen at bind time). */
   setManagementUrl(url: string): void;
   close(): Promise<void>;
@@ -165,6 +168,15 @@ export async function createPlatform(
       'push',
     );
   });
+  // The long-running work this replica does after answering, leased so that another replica
+  // ends it if this one dies.
+  const workLeases = new WorkLeases({
+    store: leases,
+    controlPlane,
+    instanceName: config.instanceName || defaultInstanceName(),
+    leaseMs: config.workLeaseSeconds * 1000,
+    logger: logger.child({ service: 'work-leases' }),
+  });
   const tasks = new TaskService({
     controlPlane,
     runLogs,
@@ -177,9 +189,7 @@ export async function createPlatform(
     workDirectory: join(config.data, 'work', 'runs'),
     sources: blobStoreSourceArchives(blobs),
     maxTimeoutSeconds: config.taskTimeoutSeconds,
-    leases,
-    instanceName: config.instanceName || defaultInstanceName(),
-    leaseMs: config.runLeaseSeconds * 1000,
+    leases: workLeases,
   });
   // What the services that run images share: the data endpoint and their resource's identity.
   const runnerOptions = {
@@ -202,6 +212,7 @@ export async function createPlatform(
     scanner,
     scannerStore,
     tasks,
+    workLeases,
     runLogs,
     operations: new AsyncOperations(),
     importer: new ImageImporter(services, async () => {
@@ -242,6 +253,7 @@ export async function createPlatform(
     services,
     scanner,
     tasks,
+    workLeases,
     setManagementUrl(url: string) {
       endpoints.managementUrl = url;
       management.managementUrl = url;
@@ -250,6 +262,7 @@ export async function createPlatform(
     async close() {
       await scanner.stop();
       await tasks.close();
+      workLeases.stop();
       await decider.auditLog.close();
       await blobs.close();
       await metadata.close();

@@ -238,6 +238,7 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
   platform.scanner.start();
 
   await platform.tasks.start();
+  await platform.workLeases.start();
 
   const bootstrap = await bootstrapPlatform(
     platform,

@@ -6,6 +6,13 @@
  */
 export { ServiceEnvironment } from './environment.js';
 export {
+  defaultInstanceName,
+  WORK_LEASE_MS,
+  WorkLeases,
+  type WorkClaim,
+  type WorkLeasesOptions,
+} from './work-leases.js';
+export {
   MlJobRunner,
   type MlJobRunnerOptions,
   type MlJobSpec,

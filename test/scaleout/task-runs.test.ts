@@ -1,10 +1,10 @@
 /**
  * Task runs across replicas: two `breakwater serve` processes on one PostgreSQL database and one
  * Azurite container (as docs/deployment.md sets them up), with a short run lease
- * (`BREAKWATER_RUN_LEASE_SECONDS`). Replica A runs a task step that sleeps in bubblewrap:
+ * (`BREAKWATER_WORK_LEASE_SECONDS`). Replica A runs a task step that sleeps in bubblewrap:
  * replica B starting meanwhile leaves the run alone; a cancel sent through B ends it as
  * Canceled, as does a cancel of an ML job running on A; and once A is killed (SIGKILL), B's
- * sweep fails A's run, naming the stopped replica.
+ * sweep fails A's run and ML job, naming the stopped replica.
  * Each client talks to one replica's own management listener.
  */
 import { cpSync, existsSync, mkdtempSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sandboxAvailable } from '../../src/runtime/index.js';
+import { REPLICA_STOPPED as JOB_REPLICA_STOPPED } from '../../src/management/routes/ml-workspaces.js';
 import { REPLICA_STOPPED } from '../../src/services/tasks/index.js';
 import { Platform } from '../services/support.js';
 import { ArmClient } from '../support/arm-client.js';
@@ -37,6 +38,7 @@ const ACTIVE = ['Queued', 'Started', 'Running'];
 /** Short, so B's sweep finds a killed A's run within seconds (the default is 30). */
 const LEASE_SECONDS = 2;
 const SLOW = 120_000;
+const ML_API = 'api-version=2024-04-01';
 
 interface Run {
   status: string;
@@ -54,6 +56,32 @@ describe.skipIf(!enabled)('task runs on two replicas sharing PostgreSQL', () => 
   let registry: string;
   let image: string;
   const dataDirs: string[] = [];
+  let workspace: string;
+
+  /** Submits, through A, an ML job that sleeps, and waits until it runs. */
+  async function startSleepingJob(name: string): Promise<string> {
+    const job = `${workspace}/jobs/${name}`;
+    const submitted = await armA.arm('PUT', `${job}?${ML_API}`, {
+      properties: { jobType: 'Command', command: 'sleep 300', environmentId: 'azureml:sleeper:1' },
+    });
+    expect(submitted.status, submitted.text).toBe(201);
+    await expect
+      .poll(() => jobOf(armA, job), { timeout: 60_000, interval: 200 })
+      .toMatchObject({
+        status: 'Running',
+      });
+    return job;
+  }
+
+  async function jobOf(
+    client: ArmClient,
+    job: string,
+  ): Promise<{ status: string; error?: { message: string } }> {
+    const response = await client.arm('GET', `${job}?${ML_API}`);
+    expect(response.status, response.text).toBe(200);
+    return (response.body as { properties: { status: string; error?: { message: string } } })
+      .properties;
+  }
 
   const diagnostics = () =>
     [replicaA, replicaB]
@@ -116,7 +144,7 @@ describe.skipIf(!enabled)('task runs on two replicas sharing PostgreSQL', () => 
       BREAKWATER_STORAGE: `azure://${azurite.newContainer()}`,
       BREAKWATER_STORAGE_CONNECTION_STRING: azurite.connectionString,
       BREAKWATER_MANAGEMENT_URL: `https://127.0.0.1:${managementPorts[0]}`,
-      BREAKWATER_RUN_LEASE_SECONDS: String(LEASE_SECONDS),
+      BREAKWATER_WORK_LEASE_SECONDS: String(LEASE_SECONDS),
       BREAKWATER_LOG_LEVEL: 'info',
     };
     replicaA = await startReplica(0);
@@ -167,13 +195,12 @@ describe.skipIf(!enabled)('task runs on two replicas sharing PostgreSQL', () => 
   it(
     'cancels an ML job running on one replica through the other',
     async () => {
-      const ML_API = 'api-version=2024-04-01';
       const platformA = new Platform({
         ...replicaA,
         managementUrl: `https://127.0.0.1:${managementPorts[0]}`,
       });
       const armB = arm(replicaB!, managementPorts[1]!);
-      const workspace = `${platformA.group}/providers/Microsoft.MachineLearningServices/workspaces/ws`;
+      workspace = `${platformA.group}/providers/Microsoft.MachineLearningServices/workspaces/ws`;
       const created = await armA.arm('PUT', `${workspace}?${ML_API}`, {
         location: 'local',
         identity: { type: 'SystemAssigned' },
@@ -189,19 +216,8 @@ describe.skipIf(!enabled)('task runs on two replicas sharing PostgreSQL', () => 
         { properties: { image } },
       );
       expect(environment.status, environment.text).toBe(201);
-      const job = `${workspace}/jobs/sleepy`;
-      const submitted = await armA.arm('PUT', `${job}?${ML_API}`, {
-        properties: {
-          jobType: 'Command',
-          command: 'sleep 300',
-          environmentId: 'azureml:sleeper:1',
-        },
-      });
-      expect(submitted.status, submitted.text).toBe(201);
-      const status = async () =>
-        ((await armB.arm('GET', `${job}?${ML_API}`)).body as { properties: { status: string } })
-          .properties.status;
-      await expect.poll(status, { timeout: 60_000, interval: 200 }).toBe('Running');
+      const job = await startSleepingJob('sleepy');
+      const status = async () => (await jobOf(armB, job)).status;
 
       const cancel = await armB.arm('POST', `${job}/cancel?${ML_API}`);
       expect(cancel.status, cancel.text).toBe(202);
@@ -217,11 +233,15 @@ describe.skipIf(!enabled)('task runs on two replicas sharing PostgreSQL', () => 
     "fails a killed replica's run from the replica that is left",
     async () => {
       const runId = await startSleepingRun();
+      const job = await startSleepingJob('orphan');
       await replicaA.kill();
       const armB = arm(replicaB!, managementPorts[1]!);
       const run = await ended(armB, runId);
       expect(run.status, diagnostics()).toBe('Failed');
       expect(run.runErrorMessage).toBe(REPLICA_STOPPED);
+      await expect
+        .poll(() => jobOf(armB, job), { timeout: 30_000, interval: 200 })
+        .toMatchObject({ status: 'Failed', error: { message: JOB_REPLICA_STOPPED } });
     },
     SLOW,
   );

@@ -27,6 +27,7 @@ export const CONTAINER_GROUP_TYPE = 'Microsoft.ContainerInstance/containerGroups
 const GROUP = '/subscriptions/:subscriptionId/resourceGroups/:resourceGroup/providers';
 const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const RESTART_POLICIES = ['Always', 'OnFailure', 'Never'] as const;
+export const REPLICA_STOPPED = 'The replica running the container group stopped.';
 /** How often a deployment looks for a delete or redeployment made through another replica. */
 const REPLACED_POLL_MS = 1000;
 
@@ -169,7 +170,17 @@ function storedProperties(
 }
 
 export function registerContainerGroupRoutes(router: ArmRouter, context: ManagementContext): void {
-  const { auth, controlPlane, containers } = context;
+  const { auth, controlPlane, containers, workLeases } = context;
+  // A group whose replica died (its lease expired) has no containers any more: it shows stopped.
+  workLeases.onAbandoned(CONTAINER_GROUP_TYPE, async (id) => {
+    await controlPlane.updateResourceProperties(id, (current) => ({
+      ...current,
+      instanceView: {
+        state: 'Stopped',
+        events: [{ type: 'Warning', name: 'ReplicaStopped', message: REPLICA_STOPPED }],
+      },
+    }));
+  });
   const base = `${GROUP}/${CONTAINER_GROUP_TYPE}`;
   registerResourceReads(router, context, CONTAINER_GROUP_TYPE);
 
@@ -230,27 +241,50 @@ export function registerContainerGroupRoutes(router: ArmRouter, context: Managem
       }
       throw error;
     }
-    let reports = Promise.resolve();
-    const record = await write(storedProperties(properties, spec, 'Succeeded', pending));
+    // Stopped by whichever comes first: a delete or new deployment (seen by the reports or the
+    // watch), or another replica taking the lease over (this one stalled past it).
+    let stopped = false;
+    let stop: () => void = () => undefined;
+    let watch: NodeJS.Timeout | undefined = undefined;
+    const stopDeployment = () => {
+      stopped = true;
+      clearInterval(watch);
+      stop();
+      void claim.release().catch(() => undefined);
+    };
+    // Leased while its containers run here, replacing an earlier deployment's lease (whose
+    // replica stops that deployment when it sees this one).
+    const claim = (await workLeases.claim(id, stopDeployment, true))!;
+    const record = await write(storedProperties(properties, spec, 'Succeeded', pending)).catch(
+      async (error: unknown) => {
+        await claim.release();
+        throw error;
+      },
+    );
     // This deployment owns the record while nobody else writes it: each report is written over
     // the version this deployment wrote last (compare-and-set). Any other write is a delete or
     // a new deployment (through this replica or another): this one's containers stop then.
     let written = record.version;
-    const stop = containers.start(spec, pulled, (view) => {
+    let reports = Promise.resolve();
+    stop = containers.start(spec, pulled, (view) => {
       reports = reports.then(async () => {
-        if (['Succeeded', 'Failed', 'Stopped'].includes(view.state)) clearInterval(watch);
         const stored = await controlPlane.replaceResource(
           { ...record, properties: storedProperties(properties, spec, 'Succeeded', view) },
           written,
         );
-        if (stored) written = stored.version;
-        else stopDeployment();
+        if (!stored) return stopDeployment();
+        written = stored.version;
+        if (['Succeeded', 'Failed', 'Stopped'].includes(view.state)) {
+          clearInterval(watch);
+          await claim.release();
+        }
       });
       return reports.catch(() => undefined);
     });
+    if (stopped) stop();
     // A delete or redeployment through another replica, while no container changes state
     // (in turn with the reports, so this deployment's own write is never taken for another's).
-    const watch = setInterval(() => {
+    watch = setInterval(() => {
       reports = reports
         .then(async () => {
           if ((await controlPlane.getResource(id))?.version !== written) stopDeployment();
@@ -258,10 +292,7 @@ export function registerContainerGroupRoutes(router: ArmRouter, context: Managem
         .catch(() => undefined);
     }, REPLACED_POLL_MS);
     watch.unref();
-    function stopDeployment(): void {
-      clearInterval(watch);
-      stop();
-    }
+    if (stopped) clearInterval(watch);
     reply.code(existing ? 200 : 201);
     return resourceToArm(record);
   });

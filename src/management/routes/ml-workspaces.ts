@@ -29,6 +29,7 @@ const TERMINAL = new Set(['Completed', 'Failed', 'Canceled']);
 const CANCEL_REQUESTED = 'CancelRequested';
 /** How often the replica running a job looks for a cancel or delete made through another. */
 const CANCEL_POLL_MS = 1000;
+export const REPLICA_STOPPED = 'The replica running the job stopped while the job was active.';
 
 function userError(message: string, status = 400): ArmError {
   return new ArmError(status, 'UserError', message);
@@ -61,7 +62,20 @@ function pullIdentity(workspace: ResourceRecord): string {
 }
 
 export function registerMlWorkspaceRoutes(router: ArmRouter, context: ManagementContext): void {
-  const { auth, controlPlane, mlJobs } = context;
+  const { auth, controlPlane, mlJobs, workLeases } = context;
+  // A job whose replica died (its lease expired) can never finish: it fails, saying why.
+  workLeases.onAbandoned(JOB_TYPE, async (id) => {
+    await controlPlane.updateResourceProperties(id, (current) =>
+      TERMINAL.has(String(current.status))
+        ? undefined
+        : {
+            ...current,
+            status: 'Failed',
+            endTime: new Date().toISOString(),
+            error: { code: 'ServiceError', message: REPLICA_STOPPED },
+          },
+    );
+  });
   const workspaces = `${GROUP}/${WORKSPACE_TYPE}`;
   const workspace = `${workspaces}/:workspace`;
   registerResourceReads(router, context, WORKSPACE_TYPE);
@@ -218,6 +232,10 @@ export function registerMlWorkspaceRoutes(router: ArmRouter, context: Management
     const input = isObject(body) ? body : {};
     const properties = isObject(input.properties) ? input.properties : {};
     const spec = await jobSpec(context, id, ws, properties);
+    // Leased before it is stored, so a job is never left without a holder. Another replica
+    // taking the lease over (this one stalled past it, and failed the job) stops it here.
+    const claim = await workLeases.claim(id, () => mlJobs.cancel(id));
+    if (!claim) throw userError(`The job '${params.name}' is being created.`, 409);
     const record = await writeResource(context, {
       id,
       type: JOB_TYPE,
@@ -228,6 +246,9 @@ export function registerMlWorkspaceRoutes(router: ArmRouter, context: Management
       existing: undefined,
       input: { ...input, location: undefined },
       properties: { ...properties, jobType: 'Command', status: 'NotStarted' },
+    }).catch(async (error: unknown) => {
+      await claim.release();
+      throw error;
     });
     // The job runs on this replica; a cancel or delete may arrive at another one, which records
     // it on the job (CancelRequested) or removes the job: this replica acts on what it reads.
@@ -254,6 +275,7 @@ export function registerMlWorkspaceRoutes(router: ArmRouter, context: Management
           return { ...current, ...rest, status, ...(error ? { error } : {}) };
         });
         stopIfAsked(stored);
+        if (TERMINAL.has(view.status)) await claim.release();
       });
       return reports.catch(() => undefined);
     });

@@ -5,9 +5,7 @@
  */
 export {
   ACTIVE_RUN_STATUSES,
-  defaultInstanceName,
   REPLICA_STOPPED,
-  RUN_LEASE_MS,
   RUN_TYPE,
   TaskService,
   type RunRequest,

@@ -8,6 +8,7 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStores, type MetadataStores } from '../../metadata/index.js';
 import type { ServiceEnvironment } from '../environment.js';
+import { WorkLeases } from '../work-leases.js';
 import { REPLICA_STOPPED, RUN_TYPE, TaskService } from './task-service.js';
 
 const LEASE_MS = 60_000;
@@ -31,14 +32,24 @@ describe('the sweep for runs whose replica stopped', () => {
     await stores.metadata.close();
   });
 
-  /** A replica's task service; the sweep and cancel use only the stores. */
-  const replica = (instanceName: string) =>
-    new TaskService({
+  const replicas: TaskService[] = [];
+  afterEach(async () => {
+    for (const tasks of replicas.splice(0)) await tasks.close();
+  });
+
+  /** A replica's leases and task service; the sweeps and cancel use only the stores. */
+  const replica = (instanceName: string) => {
+    const leases = new WorkLeases({
+      store: stores.leases,
       controlPlane: stores.controlPlane,
-      runLogs: stores.runLogs,
-      leases: stores.leases,
       instanceName,
       leaseMs: LEASE_MS,
+      logger: pino({ level: 'silent' }),
+    });
+    const tasks = new TaskService({
+      controlPlane: stores.controlPlane,
+      runLogs: stores.runLogs,
+      leases,
       environment: {} as ServiceEnvironment,
       identityToken: () => Promise.reject(new Error('not used')),
       runToken: () => Promise.reject(new Error('not used')),
@@ -47,6 +58,9 @@ describe('the sweep for runs whose replica stopped', () => {
       sources: { store: () => Promise.resolve(), open: () => Promise.resolve(undefined) },
       maxTimeoutSeconds: 60,
     });
+    replicas.push(tasks);
+    return { leases, tasks };
+  };
 
   async function storeRun(name: string, status: string, updatedAgoMs = 0): Promise<string> {
     const id = `${registryId}/runs/${name}`;
@@ -87,8 +101,8 @@ describe('the sweep for runs whose replica stopped', () => {
     const neverLeased = await storeRun('ca6', 'Running', 2 * LEASE_MS);
     const ended = await storeRun('ca7', 'Succeeded', 2 * LEASE_MS);
 
-    const b = replica('replica-b');
-    await b.sweep();
+    // What a starting replica does: read every active run.
+    await replica('replica-b').tasks.start();
 
     for (const id of [liveElsewhere, justRecorded])
       expect((await properties(id)).status, id).not.toBe('Failed');
@@ -104,7 +118,7 @@ describe('the sweep for runs whose replica stopped', () => {
 
   it('sweeps periodically from the leases alone: expired ones fail their run, live ones stay', async () => {
     const b = replica('replica-b');
-    await b.sweep();
+    await b.tasks.start();
     const live = await storeRun('ca1', 'Running');
     await lease(live, 'replica-a/1', LEASE_MS);
     const dead = await storeRun('ca2', 'Running');
@@ -112,7 +126,7 @@ describe('the sweep for runs whose replica stopped', () => {
     const deletedRun = `${registryId}/runs/ca3`;
     await lease(deletedRun, 'replica-c/1', -1);
 
-    await b.sweepLeases();
+    await b.leases.sweep();
     expect((await properties(live)).status).toBe('Running');
     expect((await properties(dead)).status).toBe('Failed');
     expect((await properties(dead)).runErrorMessage).toBe(REPLICA_STOPPED);
@@ -122,7 +136,7 @@ describe('the sweep for runs whose replica stopped', () => {
   it('keeps an ended run as it ended when a cancel comes late', async () => {
     const finished = await storeRun('ca1', 'Succeeded');
     const running = await storeRun('ca2', 'Running');
-    const b = replica('replica-b');
+    const b = replica('replica-b').tasks;
     await b.cancel(finished);
     expect(await properties(finished)).not.toHaveProperty('cancelRequested');
     expect((await properties(finished)).status).toBe('Succeeded');

@@ -6,9 +6,7 @@
  * the public data endpoint by `RunRegistries`, with the run's credentials only, so firewall
  * rules, the trusted-services bypass and role checks judge it exactly as they judge anyone.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -17,14 +15,13 @@ import type {
   NewResource,
   ResourceRecord,
   RunLogStore,
-  WorkLease,
-  WorkLeaseStore,
 } from '../../metadata/index.js';
 import { applyLayer, runInSandbox } from '../../runtime/index.js';
 import type { ServiceEnvironment } from '../environment.js';
 import { formatImageName, parseImageName, type ImageName } from '../image-name.js';
 import { unpackImage } from '../image-pull.js';
 import { RegistryClientError } from '../registry-client.js';
+import type { WorkClaim, WorkLeases } from '../work-leases.js';
 import { buildImage, pushImage, type BuiltImage } from './image-builder.js';
 import { RunLog } from './run-log.js';
 import { RunRegistries, type RunCredentials } from './run-registries.js';
@@ -34,20 +31,8 @@ export const RUN_TYPE = 'Microsoft.ContainerRegistry/registries/runs';
 export const ACTIVE_RUN_STATUSES = new Set(['Queued', 'Started', 'Running']);
 /** How often a running run looks for a cancel recorded by another replica. */
 const CANCEL_POLL_MS = 1000;
-/**
- * How long a replica's claim (lease) on the runs it holds lasts unless renewed. A killed
- * replica's runs are failed by another replica's sweep at most a lease and a sweep period after
- * its last renewal (45 s, well within a minute), while a renewal may miss twice (a slow
- * database) before anyone takes the run for dead.
- */
-export const RUN_LEASE_MS = 30_000;
 /** What a run left by a stopped replica ends with (users see it as the run's error). */
 export const REPLICA_STOPPED = 'the replica running the run stopped while the run was active';
-
-/** The name of this process among the replicas when none is configured: host and process id. */
-export function defaultInstanceName(): string {
-  return `${hostname()}:${process.pid}`;
-}
 
 /** What to run: ACR's task step shapes (`Docker`, `FileTask`, `EncodedTask`). */
 export type RunStep =
@@ -113,65 +98,41 @@ export interface TaskServiceDependencies {
   sources: SourceArchives;
   /** Upper bound for any run's timeout. */
   maxTimeoutSeconds: number;
-  /** Which replica runs which run, shared by every replica. */
-  leases: WorkLeaseStore;
-  /**
-   * This process's name among the replicas, the same after a restart where the deployment
-   * allows (a pod name): runs a previous incarnation left are then failed at once, not after
-   * their lease expires.
-   */
-  instanceName: string;
-  /** Lease length (default RUN_LEASE_MS); renewed every third of it, swept every half. */
-  leaseMs?: number;
+  /** This process's leases: each run is leased to the replica that holds it. */
+  leases: WorkLeases;
 }
 
 class RunFailure extends Error {
   override name = 'RunFailure';
 }
 
+interface QueuedRun {
+  request: RunRequest;
+  record: ResourceRecord;
+  claim: WorkClaim | undefined;
+}
+
 export class TaskService {
-  private readonly queue: Array<{ request: RunRequest; record: ResourceRecord }> = [];
+  private readonly queue: QueuedRun[] = [];
   private readonly running = new Map<string, AbortController>();
   /** The runs executing here, to wait for at shutdown. */
   private readonly executions = new Set<Promise<void>>();
   /** Run ids are handed out one at a time (the number comes from the runs already stored). */
   private idLock: Promise<unknown> = Promise.resolve();
   private static readonly CONCURRENCY = 2;
-  /** This incarnation of this instance: what its leases name as their holder. */
-  readonly owner: string;
-  private readonly leaseMs: number;
-  private timers: NodeJS.Timeout[] = [];
+  private queueWatch: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: TaskServiceDependencies) {
-    this.owner = `${deps.instanceName}/${randomUUID()}`;
-    this.leaseMs = deps.leaseMs ?? RUN_LEASE_MS;
+    deps.leases.onAbandoned(RUN_TYPE, (id) => this.failAbandoned(id));
   }
 
   /**
-   * Fails the runs that replicas which stopped (this one's previous incarnation included) left
-   * active, then keeps this replica's leases renewed and sweeps again periodically, so the runs
-   * of a replica that dies later are failed too.
+   * Fails the runs that replicas which stopped left active and that their leases do not show:
+   * runs recorded by a replica that died before leasing them, and runs from before leases
+   * (the periodic sweep of `WorkLeases` reads only the leases). Then watches the queue for
+   * cancels made through other replicas.
    */
   async start(): Promise<void> {
-    await this.sweep();
-    const every = (ms: number, work: () => Promise<void>, what: string) => {
-      const timer = setInterval(() => {
-        work().catch((error: unknown) => this.deps.logger.warn({ err: error }, what));
-      }, ms);
-      timer.unref();
-      this.timers.push(timer);
-    };
-    every(this.leaseMs / 3, () => this.renewLeases(), 'renewing run leases failed');
-    every(this.leaseMs / 2, () => this.sweepLeases(), 'sweeping abandoned runs failed');
-  }
-
-  /**
-   * Fails every active run whose holder is gone: its lease expired, a previous incarnation of
-   * this instance held it, or it never got one (a crash between recording it and leasing it,
-   * or a run from before leases). Reads every run: done at start; the periodic sweep reads only
-   * the leases.
-   */
-  async sweep(): Promise<void> {
     const now = new Date();
     for (const subscription of await this.deps.controlPlane.listSubscriptions()) {
       const runs = await this.deps.controlPlane.listResources({
@@ -180,104 +141,57 @@ export class TaskService {
       });
       for (const run of runs) {
         if (!ACTIVE_RUN_STATUSES.has(String(run.properties.status))) continue;
-        if (this.holds(run.id)) continue;
+        if (this.deps.leases.holds(run.id)) continue;
         const lease = await this.deps.leases.find(run.id);
-        if (lease ? this.holderGone(lease, now) : this.olderThanLease(run, now))
-          await this.failAbandoned(run.id, lease, now);
+        if (lease ? this.deps.leases.holderGone(lease, now) : this.olderThanLease(run, now))
+          await this.deps.leases.takeOver(run.id, lease, now, (id) => this.failAbandoned(id));
       }
     }
+    this.queueWatch = setInterval(() => {
+      this.cancelQueuedRuns().catch((error: unknown) =>
+        this.deps.logger.warn({ err: error }, 'checking queued runs for cancels failed'),
+      );
+    }, this.deps.leases.leaseMs / 3);
+    this.queueWatch.unref();
   }
 
-  /** Fails the runs whose lease expired or was held by a previous incarnation of this one. */
-  async sweepLeases(): Promise<void> {
-    const now = new Date();
-    for (const lease of await this.deps.leases.list()) {
-      if (this.holds(lease.resourceId) || !this.holderGone(lease, now)) continue;
-      const run = await this.deps.controlPlane.getResource(lease.resourceId);
-      if (run && run.type.toLowerCase() !== RUN_TYPE.toLowerCase()) continue;
-      await this.failAbandoned(lease.resourceId, lease, now);
-    }
-  }
-
-  private holderGone(lease: WorkLease, now: Date): boolean {
-    if (lease.owner === this.owner) return false;
-    return lease.expiresAt < now.toISOString() || this.previousIncarnation(lease);
-  }
-
-  /**
-   * Fails a run whose holder is gone. The sweeper takes the lease first, so a holder that is
-   * alive after all and renewed in time keeps its run, and one that renews too late learns it
-   * lost it. A lease whose run was deleted is just given up.
-   */
-  private async failAbandoned(
-    runId: string,
-    lease: WorkLease | undefined,
-    now: Date,
-  ): Promise<void> {
-    if (lease && this.previousIncarnation(lease))
-      await this.deps.leases.release(runId, lease.owner);
-    const until = new Date(now.getTime() + this.leaseMs);
-    if (!(await this.deps.leases.claim(runId, this.owner, until, now))) return;
+  private async failAbandoned(runId: string): Promise<void> {
     await this.update(runId, () => ({
       status: 'Failed',
       runErrorMessage: REPLICA_STOPPED,
       finishTime: new Date().toISOString(),
     }));
-    await this.deps.leases.release(runId, this.owner);
-  }
-
-  /** Whether this process holds the run (queued or executing). */
-  private holds(runId: string): boolean {
-    const id = runId.toLowerCase();
-    return this.running.has(id) || this.queue.some((entry) => entry.record.id.toLowerCase() === id);
-  }
-
-  private previousIncarnation(lease: WorkLease): boolean {
-    const instance = lease.owner.slice(0, lease.owner.lastIndexOf('/'));
-    return instance === this.deps.instanceName && lease.owner !== this.owner;
   }
 
   /** A run is recorded just before it is leased: one without a lease gets a lease's time. */
   private olderThanLease(run: ResourceRecord, now: Date): boolean {
     const updated = Date.parse(String(run.properties.lastUpdatedTime ?? run.updatedAt));
-    return !(now.getTime() - updated < this.leaseMs);
+    return !(now.getTime() - updated < this.deps.leases.leaseMs);
   }
 
-  /**
-   * Renews this replica's leases. A run whose lease another replica took (this one stalled
-   * past it, and the run was failed) is stopped here; a queued run canceled through another
-   * replica ends without starting.
-   */
-  private async renewLeases(): Promise<void> {
-    const held = await this.deps.leases.renew(this.owner, new Date(Date.now() + this.leaseMs));
-    for (const [id, controller] of this.running) {
-      if (!held.has(id)) controller.abort(new RunFailure(REPLICA_STOPPED));
-    }
+  /** Ends the runs queued here that were canceled through another replica. */
+  private async cancelQueuedRuns(): Promise<void> {
     for (const entry of [...this.queue]) {
-      const lost = !held.has(entry.record.id.toLowerCase());
-      const canceled =
-        !lost &&
-        (await this.deps.controlPlane.getResource(entry.record.id))?.properties.cancelRequested ===
-          true;
-      if (!lost && !canceled) continue;
+      const stored = await this.deps.controlPlane.getResource(entry.record.id);
+      if (stored?.properties.cancelRequested !== true) continue;
       const index = this.queue.indexOf(entry);
       if (index < 0) continue; // it started meanwhile
       this.queue.splice(index, 1);
-      if (canceled) await this.finishCanceled(entry.record.id);
+      await this.finishCanceled(entry);
     }
   }
 
   /** Records a Queued run, leased to this replica, and starts it when a slot is free. */
   async schedule(request: RunRequest): Promise<ResourceRecord> {
     const record = await this.allocate(request);
-    const now = new Date();
-    await this.deps.leases.claim(
-      record.id,
-      this.owner,
-      new Date(now.getTime() + this.leaseMs),
-      now,
-    );
-    this.queue.push({ request, record });
+    const id = record.id.toLowerCase();
+    // Another replica took the run over (this one stalled past its lease; the run was failed).
+    const claim = await this.deps.leases.claim(record.id, () => {
+      this.running.get(id)?.abort(new RunFailure(REPLICA_STOPPED));
+      const index = this.queue.findIndex((entry) => entry.record.id.toLowerCase() === id);
+      if (index >= 0) this.queue.splice(index, 1);
+    });
+    this.queue.push({ request, record, claim });
     this.pump();
     return record;
   }
@@ -292,18 +206,18 @@ export class TaskService {
     this.running.get(id)?.abort();
     const index = this.queue.findIndex((entry) => entry.record.id.toLowerCase() === id);
     if (index >= 0) {
-      this.queue.splice(index, 1);
-      await this.finishCanceled(runResourceId);
+      const [entry] = this.queue.splice(index, 1);
+      await this.finishCanceled(entry!);
     }
   }
 
   /** Ends a run that never started as Canceled, and gives up its lease. */
-  private async finishCanceled(runResourceId: string): Promise<void> {
-    await this.update(runResourceId, () => ({
+  private async finishCanceled(entry: QueuedRun): Promise<void> {
+    await this.update(entry.record.id, () => ({
       status: 'Canceled',
       finishTime: new Date().toISOString(),
     }));
-    await this.deps.leases.release(runResourceId, this.owner);
+    await entry.claim?.release();
   }
 
   /** Stops a run whose record asks for it (a cancel that reached another replica). */
@@ -347,8 +261,7 @@ export class TaskService {
    * because this replica stopped. Queued runs are left to the other replicas' sweep.
    */
   async close(): Promise<void> {
-    for (const timer of this.timers) clearInterval(timer);
-    this.timers = [];
+    clearInterval(this.queueWatch);
     this.queue.length = 0;
     for (const controller of this.running.values())
       controller.abort(new RunFailure(REPLICA_STOPPED));
@@ -424,10 +337,12 @@ export class TaskService {
 
   private pump(): void {
     while (this.running.size < TaskService.CONCURRENCY && this.queue.length > 0) {
-      const { request, record } = this.queue.shift()!;
+      const { request, record, claim } = this.queue.shift()!;
       const controller = new AbortController();
       this.running.set(record.id.toLowerCase(), controller);
       const execution = this.execute(request, record, controller)
+        // After the final status: a sweep that finds the run without a lease finds it ended.
+        .finally(() => claim?.release())
         .catch((error: unknown) =>
           this.deps.logger.error({ err: error, run: record.id }, 'task run crashed'),
         )
@@ -479,7 +394,6 @@ export class TaskService {
     if (begun?.properties.status !== 'Running') {
       clearTimeout(timer);
       clearInterval(cancelWatch);
-      await this.deps.leases.release(record.id, this.owner);
       return;
     }
     log.line(`Run ID: ${runId} started on ${new Date(started).toISOString()}`);
@@ -549,8 +463,6 @@ export class TaskService {
     } finally {
       clearTimeout(timer);
       clearInterval(cancelWatch);
-      // After the final status: a sweep that finds the run without a lease finds it ended.
-      await this.deps.leases.release(record.id, this.owner).catch(() => undefined);
       await log.close();
       await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     }
