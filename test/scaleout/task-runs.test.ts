@@ -4,7 +4,8 @@
  * (`BREAKWATER_WORK_LEASE_SECONDS`). Replica A runs a task step that sleeps in bubblewrap:
  * replica B starting meanwhile leaves the run alone; a cancel sent through B ends it as
  * Canceled, as does a cancel of an ML job running on A; and once A is killed (SIGKILL), B's
- * sweep fails A's run and ML job, naming the stopped replica.
+ * sweep fails A's run and ML job, naming the stopped replica, and shows A's container group
+ * stopped.
  * Each client talks to one replica's own management listener.
  */
 import { cpSync, existsSync, mkdtempSync } from 'node:fs';
@@ -229,11 +230,62 @@ describe.skipIf(!enabled)('task runs on two replicas sharing PostgreSQL', () => 
     SLOW,
   );
 
+  /** Deploys, through A, a container group whose container sleeps, and waits until it runs. */
+  async function startSleepingGroup(): Promise<string> {
+    const ACI_API = 'api-version=2023-05-01';
+    const platformA = new Platform({
+      ...replicaA,
+      managementUrl: `https://127.0.0.1:${managementPorts[0]}`,
+    });
+    const identity = `${platformA.group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/puller`;
+    const created = await armA.arm('PUT', `${identity}?api-version=2023-01-31`, {
+      location: 'local',
+    });
+    expect(created.status, created.text).toBe(201);
+    const principalId = (created.body as { properties: { principalId: string } }).properties
+      .principalId;
+    await platformA.assign(registry, 'AcrPull', principalId);
+    const group = `${platformA.group}/providers/Microsoft.ContainerInstance/containerGroups/sleepers`;
+    const deployed = await armA.arm('PUT', `${group}?${ACI_API}`, {
+      location: 'local',
+      identity: { type: 'UserAssigned', userAssignedIdentities: { [identity]: {} } },
+      properties: {
+        osType: 'Linux',
+        restartPolicy: 'Never',
+        containers: [
+          {
+            name: 'app',
+            properties: {
+              image,
+              command: ['/bin/busybox', 'sleep', '300'],
+              resources: { requests: { cpu: 1, memoryInGB: 1 } },
+            },
+          },
+        ],
+        imageRegistryCredentials: [{ server: image.split('/')[0], identity }],
+      },
+    });
+    expect(deployed.status, deployed.text).toBe(201);
+    const url = `${group}?${ACI_API}`;
+    await expect
+      .poll(async () => groupState(armA, url), { timeout: 60_000, interval: 200 })
+      .toBe('Running');
+    return url;
+  }
+
+  async function groupState(client: ArmClient, url: string): Promise<string | undefined> {
+    const response = await client.arm('GET', url);
+    expect(response.status, response.text).toBe(200);
+    return (response.body as { properties: { instanceView?: { state: string } } }).properties
+      .instanceView?.state;
+  }
+
   it(
-    "fails a killed replica's run from the replica that is left",
+    "fails a killed replica's run and ML job, and stops its container group, from the replica left",
     async () => {
       const runId = await startSleepingRun();
       const job = await startSleepingJob('orphan');
+      const group = await startSleepingGroup();
       await replicaA.kill();
       const armB = arm(replicaB!, managementPorts[1]!);
       const run = await ended(armB, runId);
@@ -242,6 +294,9 @@ describe.skipIf(!enabled)('task runs on two replicas sharing PostgreSQL', () => 
       await expect
         .poll(() => jobOf(armB, job), { timeout: 30_000, interval: 200 })
         .toMatchObject({ status: 'Failed', error: { message: JOB_REPLICA_STOPPED } });
+      await expect
+        .poll(() => groupState(armB, group), { timeout: 30_000, interval: 200 })
+        .toBe('Stopped');
     },
     SLOW,
   );
