@@ -94,9 +94,10 @@ export interface BreakwaterConfig {
   /** How often the scanner checks whether its vulnerability database changed (then re-scans). */
   scannerDatabasePollSeconds: number;
   /**
-   * This process's name among the replicas; empty = `<hostname>:<pid>`. Give each replica a
-   * name it keeps across restarts (a pod name) and a restarted replica ends the work it
-   * left at once instead of after their lease expires.
+   * This process's name among the replicas; empty = `<hostname>:<pid>` (`embedded` on SQLite,
+   * which one process uses at a time). Give each replica a name it keeps across restarts (a pod
+   * name) and a restarted replica ends the work it left at once instead of after their lease
+   * expires.
    */
   instanceName: string;
   /**

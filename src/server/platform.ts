@@ -173,7 +173,9 @@ export async function createPlatform(
   const workLeases = new WorkLeases({
     store: leases,
     controlPlane,
-    instanceName: config.instanceName || defaultInstanceName(),
+    // One process at a time uses an embedded (SQLite) database: whatever work its leases name
+    // was left by an earlier incarnation, and ends at start rather than when the lease expires.
+    instanceName: config.instanceName || (config.metadataUrl ? defaultInstanceName() : 'embedded'),
     leaseMs: config.workLeaseSeconds * 1000,
     logger: logger.child({ service: 'work-leases' }),
   });

@@ -6,7 +6,8 @@
  * Canceled, as does a cancel of an ML job running on A; and once A is killed (SIGKILL), B's
  * sweep fails A's run and ML job, naming the stopped replica, and shows A's container group
  * stopped.
- * Each client talks to one replica's own management listener.
+ * Each client talks to one replica's own management listener. Last, the embedded setup: a
+ * single server on SQLite, killed mid-run, fails that run as soon as it is back.
  */
 import { cpSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,6 +59,7 @@ describe.skipIf(!enabled)('task runs on two replicas sharing PostgreSQL', () => 
   let image: string;
   const dataDirs: string[] = [];
   let workspace: string;
+  let layout: string;
 
   /** Submits, through A, an ML job that sleeps, and waits until it runs. */
   async function startSleepingJob(name: string): Promise<string> {
@@ -155,7 +157,7 @@ describe.skipIf(!enabled)('task runs on two replicas sharing PostgreSQL', () => 
     expect(shown.status, shown.text).toBe(200);
     const loginServer = (shown.body as { properties: { loginServer: string } }).properties
       .loginServer;
-    const layout = mkdtempSync(join(tmpdir(), 'bw-runs-layout-'));
+    layout = mkdtempSync(join(tmpdir(), 'bw-runs-layout-'));
     dataDirs.push(layout);
     await buildImageLayout(layout, { layers: [await busyboxLayer()] }, 'v1');
     await pushLayoutOverHttp(replicaA, loginServer, layout, 'v1', 'sleeper:v1');
@@ -297,6 +299,52 @@ describe.skipIf(!enabled)('task runs on two replicas sharing PostgreSQL', () => 
       await expect
         .poll(() => groupState(armB, group), { timeout: 30_000, interval: 200 })
         .toBe('Stopped');
+    },
+    SLOW,
+  );
+
+  it(
+    'on SQLite (one process at a time), a restart fails what the killed process left at once',
+    async () => {
+      // The lease outlasts the test: only the restart can end the run.
+      const server = await startServer({ env: { BREAKWATER_WORK_LEASE_SECONDS: '600' } });
+      dataDirs.push(server.dataDir);
+      let restarted: RunningServer | undefined;
+      try {
+        const client = new ArmClient(server);
+        const embedded = client.registryId();
+        const shown = await client.arm('GET', `${embedded}?api-version=2023-07-01`);
+        const loginServer = (shown.body as { properties: { loginServer: string } }).properties
+          .loginServer;
+        await pushLayoutOverHttp(server, loginServer, layout, 'v1', 'sleeper:v1');
+        const task = `version: v1.1.0\nsteps:\n  - cmd: ${loginServer}/sleeper:v1 /bin/busybox sleep 300\n`;
+        const scheduled = await client.arm('POST', `${embedded}/scheduleRun?${TASKS_API}`, {
+          type: 'EncodedTaskRunRequest',
+          encodedTaskContent: Buffer.from(task).toString('base64'),
+          values: [],
+          platform: { os: 'linux', architecture: 'amd64' },
+        });
+        expect(scheduled.status, scheduled.text).toBe(200);
+        const url = `${embedded}/runs/${(scheduled.body as { name: string }).name}?${TASKS_API}`;
+        const status = async (c: ArmClient) =>
+          ((await c.arm('GET', url)).body as { properties: Run }).properties;
+        await expect
+          .poll(async () => (await status(client)).status, { timeout: 60_000, interval: 200 })
+          .toBe('Running');
+        await server.kill();
+
+        restarted = await startServer({
+          dataDir: server.dataDir,
+          env: { BREAKWATER_WORK_LEASE_SECONDS: '600' },
+        });
+        // Ready means the start's sweep is done.
+        expect(await status(new ArmClient(restarted))).toMatchObject({
+          status: 'Failed',
+          runErrorMessage: REPLICA_STOPPED,
+        });
+      } finally {
+        await restarted?.stop();
+      }
     },
     SLOW,
   );
