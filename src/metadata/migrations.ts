@@ -443,6 +443,26 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0010_registry_generation': {
+      // Creating or deleting a registry moves the access generation too: a private endpoint's
+      // listener exists only while its registry does, and every replica reconciles its
+      // listeners when the generation moves (server/private-endpoint-watch). Updates leave it
+      // alone: no listener depends on a registry's settings, which requests read fresh.
+      async up(db: Kysely<unknown>) {
+        const bump = sql.raw('update access_generation set value = value + 1 where id = 1');
+        if (dialect === 'postgres') {
+          await sql`create trigger registries_access_generation after insert or delete on registries for each statement execute function bump_access_generation()`.execute(
+            db,
+          );
+          return;
+        }
+        for (const event of ['insert', 'delete']) {
+          await sql`create trigger ${sql.raw(`registries_${event}_access_generation`)} after ${sql.raw(event)} on registries begin ${bump}; end`.execute(
+            db,
+          );
+        }
+      },
+    },
   };
 }
 
