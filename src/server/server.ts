@@ -281,11 +281,8 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
     config.dataTls ? tls : undefined,
     buildDataPlaneApp,
   );
-  // The replica that receives a change syncs at once; every replica (this one included) also
-  // syncs when the shared access generation moves, so a change through any replica reaches all.
-  platform.management.onNetworkChanged = async () => {
-    await privateEndpoints.sync();
-  };
+  // Every replica syncs when the shared access generation moved, so a change through any replica
+  // reaches all; the replica that receives a change checks at once, before it answers.
   const endpointWatch = await reconcileOnChange({
     name: 'private endpoints',
     version: () => platform.controlPlane.accessGeneration(),
@@ -293,6 +290,7 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
     intervalMs: PRIVATE_ENDPOINT_CHECK_MS,
     logger,
   });
+  platform.management.onNetworkChanged = () => endpointWatch.check();
 
   const expireUploads = async () => {
     const removed = await platform.registry
