@@ -57,6 +57,9 @@ export interface ManagementContext {
   /** The task runner and the run logs it keeps (absent where no runner runs). */
   tasks?: TaskService;
   runLogs?: RunLogStore;
-  /** Called after virtual networks, private endpoints or their connections change. */
+  /**
+   * Called after virtual networks, private endpoints or their connections change, or registries
+   * are deleted: this replica's private-endpoint listeners follow before the answer.
+   */
   onNetworkChanged?: () => Promise<void>;
 }
