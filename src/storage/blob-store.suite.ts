@@ -19,16 +19,14 @@ function sha512(bytes: Buffer): string {
 }
 
 /** A stream that emits `bytes` and then fails, like a client that disconnects mid-chunk. */
-function failingStream(bytes: Buffer): Readable {
-  let sent = false;
+/** Yields `chunks` one per read, then fails as a client that went away. */
+function failingStream(...chunks: Buffer[]): Readable {
+  const left = [...chunks];
   return new Readable({
     read() {
-      if (!sent) {
-        sent = true;
-        this.push(bytes);
-      } else {
-        this.destroy(new Error('client went away'));
-      }
+      const next = left.shift();
+      if (next) this.push(next);
+      else this.destroy(new Error('client went away'));
     },
   });
 }
@@ -155,6 +153,19 @@ export function blobStoreContract(driverName: string, openStore: () => Promise<B
       const whole = Buffer.concat([first, second]);
       await store.commitUpload(id, parseDigest(sha256(whole)));
       expect(await buffer(await store.read(sha256(whole)))).toEqual(whole);
+    });
+
+    it('rolls back a failed chunk of several MiB, written while more arrived', async () => {
+      const first = randomBytes(3 * 1024 * 1024 + 7);
+      const lost = Array.from({ length: 6 }, () => randomBytes(1024 * 1024 + 1));
+      const second = randomBytes(2 * 1024 * 1024);
+      const id = await upload(first, 3);
+      await expect(store.appendUpload(id, failingStream(...lost), first.length)).rejects.toThrow();
+      expect(await store.uploadSize(id)).toBe(first.length);
+      await store.appendUpload(id, Readable.from([second]), first.length);
+      const whole = Buffer.concat([first, second]);
+      await store.commitUpload(id, parseDigest(sha256(whole)));
+      expect((await buffer(await store.read(sha256(whole)))).equals(whole)).toBe(true);
     });
 
     it('deduplicates: committing published content again keeps one blob', async () => {

@@ -19,7 +19,7 @@
  * that committing needs no second read; after a restart (or for sha512) the file is re-hashed.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import {
   mkdir,
   open,
@@ -33,17 +33,15 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseDigest, type Digest } from '../core/digest.js';
 import { RegistryError } from '../core/errors.js';
 import { syncPath } from '../core/sync-path.js';
 import type { BlobInfo, BlobSender, BlobStore, ByteRange } from './blob-store.js';
+import { appendToFile } from './file-appender.js';
 import { FileSender } from './file-sender.js';
 
 const READ_CHUNK = 1024 * 1024;
-/** Bytes an upload may hold in the page cache before a background flush starts. */
-const FLUSH_EVERY = 32 * 1024 * 1024;
 const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 interface RunningHash {
@@ -202,33 +200,19 @@ export class FilesystemBlobStore implements BlobStore {
       const running = this.runningHashFor(id, size);
       // Checkpoint so a failed chunk can be undone (file truncated, hash restored).
       const checkpoint = running?.hash.copy();
-      let received = 0;
-      const flusher = new BackgroundFlush(path);
-      const hashing = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          running?.hash.update(chunk);
-          received += chunk.length;
-          flusher.wrote(chunk.length);
-          callback(null, chunk);
-        },
-      });
+      let received: number;
       try {
-        // 1 MiB buffers let reading, hashing and writing overlap instead of taking turns.
-        await pipeline(
-          data,
-          hashing,
-          createWriteStream(path, { flags: 'a', highWaterMark: READ_CHUNK }),
-        );
+        received = await appendToFile(path, offset, data, (chunk) => running?.hash.update(chunk));
       } catch (error) {
-        await flusher.settled();
         await truncate(path, offset).catch(() => undefined);
         if (running && checkpoint) {
           running.hash = checkpoint;
           running.size = offset;
         }
+        // Cancelled (or expired) while the chunk was on its way.
+        if (isNotFound(error)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN');
         throw error;
       }
-      await flusher.settled();
       if (running) running.size = offset + received;
       return offset + received;
     } finally {
@@ -292,33 +276,6 @@ export class FilesystemBlobStore implements BlobStore {
 
   async close(): Promise<void> {
     this.runningHashes.clear();
-  }
-}
-
-/**
- * Starts writing an upload's bytes to disk while more arrive: an fdatasync in the thread pool
- * every FLUSH_EVERY bytes, never awaited by the stream, one at a time. The commit's own fsync
- * (which stays, before the digest check and the rename) then finds little left to write, so the
- * client waits less after its last byte. Only an optimisation: a failed flush is ignored.
- */
-class BackgroundFlush {
-  private unflushed = 0;
-  private flushing: Promise<void> | undefined;
-
-  constructor(private readonly path: string) {}
-
-  wrote(bytes: number): void {
-    this.unflushed += bytes;
-    if (this.unflushed < FLUSH_EVERY || this.flushing) return;
-    this.unflushed = 0;
-    this.flushing = syncPath(this.path, 'data')
-      .catch(() => undefined)
-      .finally(() => (this.flushing = undefined));
-  }
-
-  /** Resolves once no flush is in flight (so none outlives the append). */
-  async settled(): Promise<void> {
-    await this.flushing;
   }
 }
 
