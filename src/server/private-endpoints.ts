@@ -32,6 +32,7 @@ interface Running {
 export class PrivateEndpointListeners {
   private readonly running = new Map<string, Running>();
   private queue: Promise<void> = Promise.resolve();
+  private closed = false;
 
   constructor(
     private readonly platform: Platform,
@@ -109,6 +110,7 @@ export class PrivateEndpointListeners {
   }
 
   private async syncNow(): Promise<void> {
+    if (this.closed) return;
     const desired = await this.desired();
     for (const [id, running] of this.running) {
       if (desired.get(id)?.key !== running.key) {
@@ -152,6 +154,8 @@ export class PrivateEndpointListeners {
   }
 
   async close(): Promise<void> {
+    // A sync queued after this (a networking change still in flight) binds nothing.
+    this.closed = true;
     await this.queue;
     for (const running of this.running.values()) await running.app.close();
     this.running.clear();

@@ -89,7 +89,7 @@ describe('reconcileOnChange', () => {
     expect(state.reconciles).toBe(2);
   });
 
-  it('checks on its own timer until stopped', async () => {
+  it('checks on its own timer until stopped, and not at all after', async () => {
     const { state, options } = world();
     watch = await reconcileOnChange({ ...options, intervalMs: 5 });
     state.version = 'v2';
@@ -101,6 +101,7 @@ describe('reconcileOnChange', () => {
     await watch.stop();
     state.version = 'v3';
     await new Promise((resolve) => setTimeout(resolve, 50));
+    await watch.check();
     expect(state.reconciles).toBe(2);
   });
 });

@@ -67,7 +67,8 @@ export async function reconcileOnChange(
   };
 
   const check = () => {
-    checks = checks.then(checkNow);
+    // A request still in flight at shutdown must not start a reconcile after the stop.
+    if (!stopped) checks = checks.then(checkNow);
     return checks;
   };
 
