@@ -538,7 +538,7 @@ export function metadataStoreContract(
       await moved('a new admin password');
       await controlPlane.deletePrincipal(objectId);
       await moved('a removed principal');
-      // A private endpoint's listener lives as long as its registry (server/private-endpoint-watch).
+      // A private endpoint's listener lives as long as its registry (server/reconcile-on-change).
       const other = await store.createRegistry({
         name: `gen${randomUUID().slice(0, 8)}`,
         loginServer: `gen-${randomUUID().slice(0, 8)}.example.test`,

@@ -446,7 +446,7 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
     '0010_registry_generation': {
       // Creating or deleting a registry moves the access generation too: a private endpoint's
       // listener exists only while its registry does, and every replica reconciles its
-      // listeners when the generation moves (server/private-endpoint-watch). Updates leave it
+      // listeners when the generation moves (server/reconcile-on-change). Updates leave it
       // alone: no listener depends on a registry's settings, which requests read fresh.
       async up(db: Kysely<unknown>) {
         const bump = sql.raw('update access_generation set value = value + 1 where id = 1');
