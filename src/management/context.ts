@@ -60,6 +60,9 @@ export interface ManagementContext {
   /** This replica's leases on long-running work (runs, ML jobs, container groups). */
   workLeases: WorkLeases;
   runLogs?: RunLogStore;
-  /** Called after virtual networks, private endpoints or their connections change. */
+  /**
+   * Called after virtual networks, private endpoints or their connections change, or registries
+   * are deleted: this replica's private-endpoint listeners follow before the answer.
+   */
   onNetworkChanged?: () => Promise<void>;
 }

@@ -161,7 +161,8 @@ export interface ControlPlaneStore {
 
   /**
    * A value that changes whenever principals, secrets, resources, role assignments or admin
-   * credentials change (through any replica): while it stands still, earlier reads still hold.
+   * credentials change, or a registry is created or deleted (through any replica): while it
+   * stands still, earlier reads still hold.
    */
   accessGeneration(): Promise<string>;
   /**

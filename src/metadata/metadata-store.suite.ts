@@ -538,8 +538,19 @@ export function metadataStoreContract(
       await moved('a new admin password');
       await controlPlane.deletePrincipal(objectId);
       await moved('a removed principal');
-      // Data-plane writes leave it alone: they never change an access decision's inputs.
+      // A private endpoint's listener lives as long as its registry (server/reconcile-on-change).
+      const other = await store.createRegistry({
+        name: `gen${randomUUID().slice(0, 8)}`,
+        loginServer: `gen-${randomUUID().slice(0, 8)}.example.test`,
+      });
+      await moved('a new registry');
+      await store.deleteRegistry(other.id);
+      await moved('a removed registry');
+      // Data-plane writes and registry settings leave it alone: requests read those fresh.
       await store.createUpload({ id: randomUUID(), registryId: registry.id, repository: 'r' });
+      await store.updateRegistry(registry.id, (current) => ({
+        properties: { ...current.properties, anonymousPullEnabled: true },
+      }));
       expect(await controlPlane.accessGeneration()).toBe(seen.at(-1));
     });
   });

@@ -443,7 +443,27 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
           .execute();
       },
     },
-    '0010_work_leases': {
+    '0010_registry_generation': {
+      // Creating or deleting a registry moves the access generation too: a private endpoint's
+      // listener exists only while its registry does, and every replica reconciles its
+      // listeners when the generation moves (server/reconcile-on-change). Updates leave it
+      // alone: no listener depends on a registry's settings, which requests read fresh.
+      async up(db: Kysely<unknown>) {
+        const bump = sql.raw('update access_generation set value = value + 1 where id = 1');
+        if (dialect === 'postgres') {
+          await sql`create trigger registries_access_generation after insert or delete on registries for each statement execute function bump_access_generation()`.execute(
+            db,
+          );
+          return;
+        }
+        for (const event of ['insert', 'delete']) {
+          await sql`create trigger ${sql.raw(`registries_${event}_access_generation`)} after ${sql.raw(event)} on registries begin ${bump}; end`.execute(
+            db,
+          );
+        }
+      },
+    },
+    '0011_work_leases': {
       async up(db: Kysely<unknown>) {
         // Every write to a resource moves its version, so a replica can write a resource only
         // if nobody else changed it since it was read (compare-and-set). The access-generation
@@ -452,9 +472,10 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
           .alterTable('resources')
           .addColumn('version', 'integer', (c) => c.notNull().defaultTo(0))
           .execute();
-        // Which process is doing a piece of long-running work (a task run) and until when its
-        // claim holds unless renewed. Kept apart from `resources`: renewing every few seconds
-        // must not move the access generation that every replica's access reads follow.
+        // Which process is doing a piece of long-running work (a task run, an ML job, a container
+        // group) and until when its claim holds unless renewed. Kept apart from `resources`:
+        // renewing every few seconds must not move the access generation that every replica's
+        // access reads follow.
         await db.schema
           .createTable('work_leases')
           .addColumn('resource_id', t.text, (c) => c.primaryKey())

@@ -25,7 +25,8 @@
  * registry_credentials            admin user passwords (hash to verify, sealed copy to list)
  * access_log                      every access decision with its reason (audit)
  * access_generation               one counter, moved by trigger on every change to principals,
- *                                 secrets, resources, role assignments or admin credentials
+ *                                 secrets, resources, role assignments or admin credentials, and
+ *                                 on every registry created or deleted
  *
  * vulnerability_database          the imported OSV snapshot's version (one row)
  * vulnerability_advisories        its OSV records (JSON)
@@ -105,7 +106,7 @@ export interface ResourcesTable {
   system_data: string | null;
   created_at: string;
   updated_at: string;
-  /** Moves on every write (compare-and-set, migration 0010). */
+  /** Moves on every write (compare-and-set, migration 0011). */
   version: Generated<number>;
 }
 

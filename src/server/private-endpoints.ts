@@ -1,8 +1,12 @@
 /**
  * @module server/private-endpoints
  * One data-plane listener per private endpoint, bound to the endpoint's private address, serving
- * only its registry through the private door. `sync` (run at start and whenever networking
- * resources change) binds new endpoints and closes removed or changed ones.
+ * only its registry through the private door. `sync` binds new endpoints and closes removed or
+ * changed ones. It runs at start, at once on the replica that receives a networking change, and
+ * on every replica when the access generation moves (server/server.ts): the generation moves with
+ * every ARM resource (private endpoints, virtual networks) and every registry created or deleted,
+ * which is all a listener depends on. A connection's approval state is not: the private door
+ * reads it per request.
  */
 import type { FastifyInstance } from 'fastify';
 import { PRIVATE_ENDPOINT_TYPE } from '../management/index.js';
@@ -28,6 +32,7 @@ interface Running {
 export class PrivateEndpointListeners {
   private readonly running = new Map<string, Running>();
   private queue: Promise<void> = Promise.resolve();
+  private closed = false;
 
   constructor(
     private readonly platform: Platform,
@@ -36,14 +41,23 @@ export class PrivateEndpointListeners {
     private readonly build: BuildApp,
   ) {}
 
-  /** Brings the listeners in line with the private endpoints that exist now (serialized). */
-  sync(): Promise<void> {
-    this.queue = this.queue
+  /**
+   * Brings the listeners in line with the private endpoints that exist now (serialized). False
+   * when it failed (logged), so the caller tries again; an address this host does not have is
+   * not a failure (logged, and tried again at the next change).
+   */
+  sync(): Promise<boolean> {
+    const synced = this.queue
       .then(() => this.syncNow())
-      .catch((error: unknown) => {
-        this.platform.logger.error({ err: error }, 'private endpoint listeners failed to sync');
-      });
-    return this.queue;
+      .then(
+        () => true,
+        (error: unknown) => {
+          this.platform.logger.error({ err: error }, 'private endpoint listeners failed to sync');
+          return false;
+        },
+      );
+    this.queue = synced.then(() => undefined);
+    return synced;
   }
 
   private async desired(): Promise<
@@ -96,6 +110,7 @@ export class PrivateEndpointListeners {
   }
 
   private async syncNow(): Promise<void> {
+    if (this.closed) return;
     const desired = await this.desired();
     for (const [id, running] of this.running) {
       if (desired.get(id)?.key !== running.key) {
@@ -114,10 +129,16 @@ export class PrivateEndpointListeners {
           'private endpoint listening',
         );
       } catch (error) {
-        // The address must exist on this machine (an interface in the virtual network).
+        // The address must exist on this machine (an interface in the virtual network); with
+        // replicas on several hosts, the others log this for every endpoint they do not host.
         this.platform.logger.error(
-          { err: error, endpoint: door.endpointName, address: door.privateIp },
-          'private endpoint could not listen',
+          {
+            err: error,
+            endpoint: door.endpointName,
+            address: `${door.privateIp}:${this.port}`,
+            reason: (error as NodeJS.ErrnoException).code ?? String(error),
+          },
+          'private endpoint could not listen on this replica',
         );
         await app.close();
       }
@@ -133,6 +154,8 @@ export class PrivateEndpointListeners {
   }
 
   async close(): Promise<void> {
+    // A sync queued after this (a networking change still in flight) binds nothing.
+    this.closed = true;
     await this.queue;
     for (const running of this.running.values()) await running.app.close();
     this.running.clear();

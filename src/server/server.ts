@@ -32,6 +32,7 @@ import {
   trustInstructions,
 } from '../tls/index.js';
 import { PrivateEndpointListeners } from './private-endpoints.js';
+import { reconcileOnChange } from './reconcile-on-change.js';
 import { portalRoutes } from './portal.js';
 import { bootstrapPlatform, listenerHosts, type BootstrapCredentials } from './bootstrap.js';
 import { createLogger, createPlatform, type Platform } from './platform.js';
@@ -174,6 +175,12 @@ export interface RunningBreakwater {
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
+/**
+ * How often each replica looks for private-endpoint changes made through another one. A check is
+ * one read of one row, so every couple of seconds costs nothing, and a change reaches every
+ * replica about as fast as an operator can move on to use it.
+ */
+const PRIVATE_ENDPOINT_CHECK_MS = 2_000;
 
 function boundPort(app: FastifyInstance, fallback: number): number {
   const address = app.server.address();
@@ -275,8 +282,16 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
     config.dataTls ? tls : undefined,
     buildDataPlaneApp,
   );
-  platform.management.onNetworkChanged = () => privateEndpoints.sync();
-  await privateEndpoints.sync();
+  // Every replica syncs when the shared access generation moved, so a change through any replica
+  // reaches all; the replica that receives a change checks at once, before it answers.
+  const endpointWatch = await reconcileOnChange({
+    name: 'private endpoints',
+    version: () => platform.controlPlane.accessGeneration(),
+    reconcile: () => privateEndpoints.sync(),
+    intervalMs: PRIVATE_ENDPOINT_CHECK_MS,
+    logger,
+  });
+  platform.management.onNetworkChanged = () => endpointWatch.check();
 
   const expireUploads = async () => {
     const removed = await platform.registry
@@ -334,6 +349,7 @@ export async function startBreakwater(config: BreakwaterConfig): Promise<Running
       clearInterval(keyReloader);
       process.off('SIGHUP', reloadKeys);
       await collection.stop();
+      await endpointWatch.stop();
       await privateEndpoints.close();
       await dataPlane.close();
       await managementApp.close();

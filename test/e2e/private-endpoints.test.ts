@@ -124,11 +124,12 @@ describe('private endpoints', () => {
   async function createEndpoint(
     name: string,
     manual = false,
+    registryId = arm.registryId(),
   ): Promise<{ ip: string; connection: string }> {
     const links = [
       {
         name: `${name}-link`,
-        properties: { privateLinkServiceId: arm.registryId(), groupIds: ['registry'] },
+        properties: { privateLinkServiceId: registryId, groupIds: ['registry'] },
       },
     ];
     const created = await arm.arm(
@@ -262,6 +263,20 @@ describe('private endpoints', () => {
         connections.body as { value: { properties: { privateEndpoint: { id: string } } }[] }
       ).value.map((c) => c.properties.privateEndpoint.id),
     ).not.toContain(`${group}/Microsoft.Network/privateEndpoints/pe1`);
+  });
+
+  it('stops listening when the registry behind the endpoint is deleted', async () => {
+    const registry = `${group}/Microsoft.ContainerRegistry/registries/pegone${Date.now()}?${ACR_API}`;
+    const created = await arm.arm('PUT', registry, { location: 'local', sku: { name: 'Premium' } });
+    expect(created.status).toBe(201);
+    const endpoint = await createEndpoint('pe-gone', false, (created.body as { id: string }).id);
+    expect((await get(endpoint.ip, server.port, '/v2/', INSIDE, server.authHeader)).status).toBe(
+      200,
+    );
+    expect((await arm.arm('DELETE', registry)).status).toBe(200);
+    await expect(get(endpoint.ip, server.port, '/v2/', INSIDE, server.authHeader)).rejects.toThrow(
+      /ECONNREFUSED|ECONNRESET|socket hang up/,
+    );
   });
 
   it('validates networking resources', async () => {

@@ -242,6 +242,8 @@ export function registerRegistryRoutes(router: ArmRouter, context: ManagementCon
     }
     await context.identity.removeIdentityOf(registry.arm.resourceId);
     await metadata.deleteRegistry(registry.id);
+    // Private endpoints to it stop listening before the answer (other replicas follow shortly).
+    await context.onNetworkChanged?.();
     reply.code(200);
     return '';
   });

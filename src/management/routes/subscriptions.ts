@@ -263,6 +263,8 @@ export function registerSubscriptionRoutes(router: ArmRouter, context: Managemen
         await controlPlane.deleteResource(resource.id);
       }
       await controlPlane.deleteResource(group.id);
+      // Its private endpoints, and those of other groups' networks to its registries, stop now.
+      await context.onNetworkChanged?.();
       reply.code(200);
       return '';
     },
