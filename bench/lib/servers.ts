@@ -166,6 +166,17 @@ function supervise(
   })();
 }
 
+/**
+ * The Node flags the bin's `#!/usr/bin/env -S node ...` line gives the server (its young
+ * generation's size): run as `node bin/breakwater.js`, the shebang is not read, and the bench
+ * must measure the server as users start it (`breakwater`, `npm start`).
+ */
+async function shebangNodeFlags(bin: string): Promise<string[]> {
+  const first = (await readFile(bin, 'utf8')).split('\n', 1)[0] ?? '';
+  const match = /^#!\/usr\/bin\/env -S node\b(.*)$/.exec(first);
+  return match ? match[1]!.trim().split(/\s+/).filter(Boolean) : [];
+}
+
 export async function startBreakwater(options: BreakwaterOptions): Promise<RunningServer> {
   await mkdir(options.dataDir, { recursive: true });
   const port = await freePort();
@@ -173,13 +184,16 @@ export async function startBreakwater(options: BreakwaterOptions): Promise<Runni
   // ignore the variable.
   const managementPort = await freePort();
   const bin = join(options.repoRoot, 'bin', 'breakwater.js');
-  const nodeArgs = options.cpuProfile
-    ? [
-        '--cpu-prof',
-        `--cpu-prof-dir=${options.cpuProfile.dir}`,
-        `--cpu-prof-name=${options.cpuProfile.name}.cpuprofile`,
-      ]
-    : [];
+  const nodeArgs = [
+    ...(await shebangNodeFlags(bin)),
+    ...(options.cpuProfile
+      ? [
+          '--cpu-prof',
+          `--cpu-prof-dir=${options.cpuProfile.dir}`,
+          `--cpu-prof-name=${options.cpuProfile.name}.cpuprofile`,
+        ]
+      : []),
+  ];
   const child = spawn(
     process.execPath,
     [
