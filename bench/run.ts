@@ -145,6 +145,7 @@ function ensureTools(): void {
   const missing: string[] = [];
   if (!run('skopeo', ['--version'])) missing.push('skopeo');
   if (!existsSync(distributionBinary())) missing.push('docker-registry');
+  if (!run('curl', ['--version'])) missing.push('curl');
   if (missing.length === 0) return;
   const canInstall = process.getuid?.() === 0 && existsSync('/usr/bin/apt-get');
   if (!canInstall) {
