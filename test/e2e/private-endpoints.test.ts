@@ -7,11 +7,11 @@
  * clients choosing their source address (`localAddress`), approval states, and the public
  * endpoint refusing the same client while public access is disabled.
  */
-import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArmClient } from '../support/arm-client.js';
 import { removeDataDir, startServer, type RunningServer } from '../support/server.js';
+import { pushSmallImage } from '../support/small-image.js';
 
 const NET_API = 'api-version=2023-05-01';
 const ACR_API = 'api-version=2023-07-01';
@@ -49,49 +49,6 @@ function get(
     req.on('error', reject);
     req.end();
   });
-}
-
-/** Pushes a one-layer image `pe/app:v1` through the public endpoint with the owner. */
-async function pushSmallImage(
-  server: RunningServer,
-): Promise<{ manifest: string; config: string; configBody: string }> {
-  const digest = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
-  const configBody = JSON.stringify({ architecture: 'amd64', os: 'linux' });
-  const layer = 'layer bytes';
-  for (const body of [configBody, layer]) {
-    const response = await fetch(`${server.url}/v2/pe/app/blobs/uploads/?digest=${digest(body)}`, {
-      method: 'POST',
-      headers: { authorization: server.authHeader, 'content-type': 'application/octet-stream' },
-      body,
-    });
-    expect(response.status).toBe(201);
-  }
-  const manifest = JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: {
-      mediaType: 'application/vnd.oci.image.config.v1+json',
-      digest: digest(configBody),
-      size: configBody.length,
-    },
-    layers: [
-      {
-        mediaType: 'application/vnd.oci.image.layer.v1.tar',
-        digest: digest(layer),
-        size: layer.length,
-      },
-    ],
-  });
-  const put = await fetch(`${server.url}/v2/pe/app/manifests/v1`, {
-    method: 'PUT',
-    headers: {
-      authorization: server.authHeader,
-      'content-type': 'application/vnd.oci.image.manifest.v1+json',
-    },
-    body: manifest,
-  });
-  expect(put.status).toBe(201);
-  return { manifest, config: digest(configBody), configBody };
 }
 
 describe('private endpoints', () => {
@@ -175,7 +132,7 @@ describe('private endpoints', () => {
     const inside = await get(endpoint.ip, server.port, '/v2/', INSIDE, server.authHeader);
     expect(inside.status).toBe(200);
     // A real pull: the manifest and its config blob pushed on the public endpoint, read here.
-    const pushed = await pushSmallImage(server);
+    const pushed = await pushSmallImage(server, 'pe/app', 'v1');
     const manifest = await get(
       endpoint.ip,
       server.port,

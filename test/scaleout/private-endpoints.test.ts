@@ -7,7 +7,6 @@
  * rejected, and stop listening when the endpoint is deleted. Clients choose their source address
  * inside the virtual network (`localAddress`; every 127.x.y.z is local on Linux).
  */
-import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -17,6 +16,7 @@ import { ArmClient } from '../support/arm-client.js';
 import { startAzurite, type AzuriteServer } from '../support/azurite.js';
 import { requirePostgres, startPostgres, type PostgresServer } from '../support/postgres.js';
 import { removeDataDir, startServer, type RunningServer } from '../support/server.js';
+import { pushSmallImage } from '../support/small-image.js';
 
 const enabled = requirePostgres();
 const NET_API = 'api-version=2023-05-01';
@@ -62,8 +62,6 @@ async function statusOrError(...args: Parameters<typeof get>): Promise<number | 
   );
 }
 
-const digest = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
-
 describe.skipIf(!enabled)('private endpoints on every replica', () => {
   let postgres: PostgresServer;
   let azurite: AzuriteServer;
@@ -71,9 +69,10 @@ describe.skipIf(!enabled)('private endpoints on every replica', () => {
   let b: RunningServer;
   let arm: ArmClient;
   let group: string;
-  const configBody = JSON.stringify({ architecture: 'amd64', os: 'linux' });
   const layer = 'private endpoint layer';
   let manifest: string;
+  let config: string;
+  let configBody: string;
 
   beforeAll(async () => {
     postgres = await startPostgres();
@@ -95,39 +94,7 @@ describe.skipIf(!enabled)('private endpoints on every replica', () => {
     group = `/subscriptions/${a.owner.subscriptionId}/resourceGroups/breakwater/providers`;
 
     // An image to pull, pushed through A's public endpoint while it is still open.
-    for (const body of [configBody, layer]) {
-      const pushed = await fetch(`${a.url}/v2/pe/app/blobs/uploads/?digest=${digest(body)}`, {
-        method: 'POST',
-        headers: { authorization: a.authHeader, 'content-type': 'application/octet-stream' },
-        body,
-      });
-      expect(pushed.status).toBe(201);
-    }
-    manifest = JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: {
-        mediaType: 'application/vnd.oci.image.config.v1+json',
-        digest: digest(configBody),
-        size: configBody.length,
-      },
-      layers: [
-        {
-          mediaType: 'application/vnd.oci.image.layer.v1.tar',
-          digest: digest(layer),
-          size: layer.length,
-        },
-      ],
-    });
-    const put = await fetch(`${a.url}/v2/pe/app/manifests/v1`, {
-      method: 'PUT',
-      headers: {
-        authorization: a.authHeader,
-        'content-type': 'application/vnd.oci.image.manifest.v1+json',
-      },
-      body: manifest,
-    });
-    expect(put.status).toBe(201);
+    ({ manifest, configBody, config } = await pushSmallImage(a, 'pe/app', 'v1', layer));
   }, 120_000);
 
   afterAll(async () => {
@@ -219,7 +186,7 @@ describe.skipIf(!enabled)('private endpoints on every replica', () => {
     const pulledConfig = await get(
       ENDPOINT_IP,
       b.port,
-      `/v2/pe/app/blobs/${digest(configBody)}`,
+      `/v2/pe/app/blobs/${config}`,
       INSIDE,
       b.authHeader,
     );
