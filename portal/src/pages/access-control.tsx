@@ -6,6 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { arm, AUTHORIZATION_API, errorText, type Registry } from '../api.js';
 import { ErrorAlert } from '../error-alert.js';
+import { HeadWithActions } from '../table-parts.js';
 
 interface RoleDefinition {
   id: string;
@@ -88,16 +89,7 @@ export function AccessControl({ registry }: { registry: Registry }) {
       </p>
       {assignments && (
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Principal (object ID)</th>
-              <th scope="col">Role</th>
-              <th scope="col">Scope</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <HeadWithActions columns={['Principal (object ID)', 'Role', 'Scope']} />
           <tbody>
             {assignments.map((a) => {
               const here = a.properties.scope.toLowerCase() === registry.id.toLowerCase();

@@ -17,6 +17,7 @@ import {
   type ListedResource,
 } from '../api.js';
 import { ErrorAlert } from '../error-alert.js';
+import { HeadWithActions, DisclosureButton } from '../table-parts.js';
 
 const GROUP_TYPE = 'Microsoft.ContainerInstance/containerGroups';
 const IDENTITY_TYPE = 'Microsoft.ManagedIdentity/userAssignedIdentities';
@@ -117,30 +118,14 @@ export function ContainerGroups() {
         <p>No container groups yet. Create one below.</p>
       ) : (
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Resource group</th>
-              <th scope="col">Image</th>
-              <th scope="col">Pulls with</th>
-              <th scope="col">State</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <HeadWithActions columns={['Name', 'Resource group', 'Image', 'Pulls with', 'State']} />
           <tbody>
             {groups.map((g) => (
               <tr key={g.id}>
                 <td>
-                  <button
-                    type="button"
-                    class="link"
-                    aria-expanded={open === g.id}
-                    onClick={() => setOpen(open === g.id ? undefined : g.id)}
-                  >
+                  <DisclosureButton id={g.id} open={open} setOpen={setOpen}>
                     {g.name}
-                  </button>
+                  </DisclosureButton>
                 </td>
                 <td>{groupOf(g.id)}</td>
                 <td>

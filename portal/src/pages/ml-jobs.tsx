@@ -14,6 +14,7 @@ import {
   type ListedResource,
 } from '../api.js';
 import { ErrorAlert } from '../error-alert.js';
+import { HeadWithActions, DisclosureButton } from '../table-parts.js';
 
 const WORKSPACE_TYPE = 'Microsoft.MachineLearningServices/workspaces';
 const TERMINAL = new Set(['Completed', 'Failed', 'Canceled']);
@@ -75,14 +76,9 @@ export function MlJobs() {
             {workspaces.map((w) => (
               <tr key={w.id}>
                 <td>
-                  <button
-                    type="button"
-                    class="link"
-                    aria-expanded={open === w.id}
-                    onClick={() => setOpen(open === w.id ? undefined : w.id)}
-                  >
+                  <DisclosureButton id={w.id} open={open} setOpen={setOpen}>
                     {w.name}
-                  </button>
+                  </DisclosureButton>
                 </td>
                 <td>{groupOf(w.id)}</td>
                 <td>{pullsWith(w)}</td>
@@ -145,30 +141,14 @@ function Jobs({ workspace }: { workspace: ListedResource }) {
       {jobs && jobs.length === 0 && <p>No jobs yet.</p>}
       {jobs && jobs.length > 0 && (
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Job</th>
-              <th scope="col">Status</th>
-              <th scope="col">Environment</th>
-              <th scope="col">Started</th>
-              <th scope="col">Ended</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <HeadWithActions columns={['Job', 'Status', 'Environment', 'Started', 'Ended']} />
           <tbody>
             {jobs.map((j) => (
               <tr key={j.id}>
                 <td>
-                  <button
-                    type="button"
-                    class="link"
-                    aria-expanded={open === j.id}
-                    onClick={() => setOpen(open === j.id ? undefined : j.id)}
-                  >
+                  <DisclosureButton id={j.id} open={open} setOpen={setOpen}>
                     {j.name}
-                  </button>
+                  </DisclosureButton>
                 </td>
                 <td>{j.properties.status}</td>
                 <td>

@@ -16,6 +16,7 @@ import {
 } from '../api.js';
 import type { RegistryRef } from './registry-blades.js';
 import { ErrorAlert } from '../error-alert.js';
+import { HeadWithActions } from '../table-parts.js';
 
 type Access = 'all' | 'selected' | 'disabled';
 
@@ -353,16 +354,7 @@ function PrivateEndpoints({ registryRef }: { registryRef: RegistryRef }) {
       {connections && connections.length === 0 && <p>No private endpoint connections.</p>}
       {connections && connections.length > 0 && (
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Connection</th>
-              <th scope="col">Private endpoint</th>
-              <th scope="col">State</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <HeadWithActions columns={['Connection', 'Private endpoint', 'State']} />
           <tbody>
             {connections.map((c) => {
               const state = c.properties.privateLinkServiceConnectionState.status;

@@ -5,6 +5,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { arm, errorText, groupOf, registryPath, RESOURCES_API, type Registry } from '../api.js';
 import { ErrorAlert } from '../error-alert.js';
+import { HeadWithActions } from '../table-parts.js';
 
 interface Subscription {
   subscriptionId: string;
@@ -77,18 +78,9 @@ export function Registries() {
         <p>No registries yet. Create one below.</p>
       ) : (
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Login server</th>
-              <th scope="col">Resource group</th>
-              <th scope="col">SKU</th>
-              <th scope="col">Public network access</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <HeadWithActions
+            columns={['Name', 'Login server', 'Resource group', 'SKU', 'Public network access']}
+          />
           <tbody>
             {registries.map((item) => (
               <tr key={item.registry.id}>

@@ -17,6 +17,7 @@ import {
 import type { RegistryRef } from './registry-blades.js';
 import { Findings, scanVerdict, worstSeverity } from './scan-findings.js';
 import { ErrorAlert } from '../error-alert.js';
+import { DisclosureButton } from '../table-parts.js';
 
 export function Repositories({ registryRef }: { registryRef: RegistryRef }) {
   const [repositories, setRepositories] = useState<Repository[]>();
@@ -47,14 +48,9 @@ export function Repositories({ registryRef }: { registryRef: RegistryRef }) {
             {repositories.map((r) => (
               <tr key={r.name}>
                 <td>
-                  <button
-                    type="button"
-                    class="link"
-                    aria-expanded={open === r.name}
-                    onClick={() => setOpen(open === r.name ? undefined : r.name)}
-                  >
+                  <DisclosureButton id={r.name} open={open} setOpen={setOpen}>
                     {r.name}
-                  </button>
+                  </DisclosureButton>
                 </td>
                 <td>{r.tagCount}</td>
                 <td>{r.manifestCount}</td>

@@ -7,6 +7,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { arm, armText, errorText, formatTime, TASKS_API } from '../api.js';
 import type { RegistryRef } from './registry-blades.js';
 import { ErrorAlert } from '../error-alert.js';
+import { HeadWithActions, DisclosureButton } from '../table-parts.js';
 
 interface Task {
   id: string;
@@ -97,18 +98,7 @@ export function Tasks({ registryRef }: { registryRef: RegistryRef }) {
       {tasks && tasks.length === 0 && <p>No tasks.</p>}
       {tasks && tasks.length > 0 && (
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Task</th>
-              <th scope="col">Status</th>
-              <th scope="col">Step</th>
-              <th scope="col">Platform</th>
-              <th scope="col">Identity</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <HeadWithActions columns={['Task', 'Status', 'Step', 'Platform', 'Identity']} />
           <tbody>
             {tasks.map((t) => (
               <tr key={t.id}>
@@ -152,17 +142,14 @@ export function Tasks({ registryRef }: { registryRef: RegistryRef }) {
             {runs.map((r) => (
               <tr key={r.id}>
                 <td>
-                  <button
-                    type="button"
-                    class="link"
-                    aria-expanded={open === r.properties.runId}
-                    aria-label={`Log of run ${r.properties.runId}`}
-                    onClick={() =>
-                      setOpen(open === r.properties.runId ? undefined : r.properties.runId)
-                    }
+                  <DisclosureButton
+                    id={r.properties.runId}
+                    open={open}
+                    setOpen={setOpen}
+                    label={`Log of run ${r.properties.runId}`}
                   >
                     {r.properties.runId}
-                  </button>
+                  </DisclosureButton>
                 </td>
                 <td>{r.properties.task ?? '—'}</td>
                 <td>{r.properties.runType}</td>
