@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { REPO_ROOT, requireClient } from '../support/server.js';
+import { REPO_ROOT, requireClient, type RunningServer } from '../support/server.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 const CERTUTIL = '/usr/bin/certutil';
@@ -107,6 +107,20 @@ export async function signIn(
   await page.getByLabel('Client secret').fill(clientSecret);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Container registries' }).waitFor();
+}
+
+/** A browser trusting `server`'s CA, signed in to its portal as the bootstrap owner. */
+export async function openPortalAsOwner(
+  server: Pick<RunningServer, 'caPath' | 'managementUrl' | 'owner'>,
+): Promise<PortalBrowser> {
+  const browser = await openBrowser(server.caPath);
+  await signIn(
+    browser.page,
+    server.managementUrl,
+    server.owner.clientId,
+    server.owner.clientSecret,
+  );
+  return browser;
 }
 
 /** From the registries list to one registry's blade, by the links a user clicks. */

@@ -10,8 +10,7 @@ import { removeDataDir, startServer, type RunningServer } from '../support/serve
 import {
   chromiumAvailable,
   openBlade,
-  openBrowser,
-  signIn,
+  openPortalAsOwner,
   tabTo,
   type PortalBrowser,
 } from './browser.js';
@@ -30,13 +29,7 @@ describe.skipIf(!available)('portal: networking and the access log', () => {
   beforeAll(async () => {
     server = await startServer();
     armClient = new ArmClient(server);
-    browser = await openBrowser(server.caPath);
-    await signIn(
-      browser.page,
-      server.managementUrl,
-      server.owner.clientId,
-      server.owner.clientSecret,
-    );
+    browser = await openPortalAsOwner(server);
   });
   afterEach(() => {
     // The portal runs under its CSP without a single violation or uncaught error.

@@ -20,13 +20,7 @@ import {
   startServer,
   type RunningServer,
 } from '../support/server.js';
-import {
-  chromiumAvailable,
-  openBlade,
-  openBrowser,
-  signIn,
-  type PortalBrowser,
-} from './browser.js';
+import { chromiumAvailable, openBlade, openPortalAsOwner, type PortalBrowser } from './browser.js';
 
 const available = chromiumAvailable();
 const REGISTRY = 'myregistry';
@@ -75,13 +69,7 @@ describe.skipIf(!available)('portal: scan findings', () => {
       },
     );
     expect(imported.status, imported.stderr).toBe(0);
-    browser = await openBrowser(server.caPath);
-    await signIn(
-      browser.page,
-      server.managementUrl,
-      server.owner.clientId,
-      server.owner.clientSecret,
-    );
+    browser = await openPortalAsOwner(server);
   });
   afterEach(() => {
     expect(browser.problems).toEqual([]);

@@ -16,8 +16,7 @@ import { removeDataDir, startServer, type RunningServer } from '../support/serve
 import {
   chromiumAvailable,
   openBlade,
-  openBrowser,
-  signIn,
+  openPortalAsOwner,
   unnamedControls,
   unreachableByKeyboard,
   type PortalBrowser,
@@ -78,13 +77,7 @@ describe.skipIf(!available)('portal: trusted services (container instances, ML j
     );
     expect(env.status, env.text).toBe(201);
 
-    browser = await openBrowser(server.caPath);
-    await signIn(
-      browser.page,
-      server.managementUrl,
-      server.owner.clientId,
-      server.owner.clientSecret,
-    );
+    browser = await openPortalAsOwner(server);
   });
   afterEach(() => {
     // The portal runs under its CSP without a single violation or uncaught error.
